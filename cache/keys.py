@@ -1,0 +1,42 @@
+"""Every Redis key name, built in one place, with its time to live.
+
+All keys share the deployment's prefix (``REDIS_PREFIX``) so several deployments, or test
+runs, can share one Redis without touching each other's data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TOKEN_TTL_SECONDS = 60
+# Short enough that a count left stale by an invalidation lost in a Redis outage heals soon.
+UNREAD_COUNT_TTL_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class VersionedKey:
+    """A cached value and the generation counter that guards its fills."""
+
+    value: str
+    generation: str
+
+
+class Keys:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def token(self, token_hash_hex: str) -> str:
+        """The user a bearer token belongs to (short-lived copy of auth_tokens)."""
+        return f"{self.prefix}token:{token_hash_hex}"
+
+    def rate_limit(self, scope: str, subject: str, window_start: int) -> str:
+        return f"{self.prefix}rl:{scope}:{subject}:{window_start}"
+
+    def unread(self, kind: str, user_id: int) -> VersionedKey:
+        """A user's unread count of ``kind`` ("notifications" or "messages")."""
+        base = f"{self.prefix}unread:{kind}:{user_id}"
+        return VersionedKey(value=base, generation=f"{base}:gen")
+
+    def pattern(self) -> str:
+        """Matches every key of this deployment (tests clean up with it)."""
+        return f"{self.prefix}*"

@@ -1,0 +1,292 @@
+"""hireme command line: ``python run.py serve | migrate | vapid``.
+
+``serve`` is a supervisor that serves no requests itself: it applies migrations, opens one
+listening socket and keeps exactly ``WEB_CONCURRENCY`` worker processes serving on it,
+restarting any that die. SIGTERM or SIGINT makes the workers drain, then it exits 0.
+Without DATABASE_URL every command is a local trial run (see ``service.localrun``).
+A configuration error exits 2 with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import stat
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+
+import uvloop
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from service import localrun
+from service.app import create_app
+from service.config import ConfigError, Settings, load_settings
+from service.middleware import RequestIdFilter
+from sql.migrate import apply_migrations
+
+log = logging.getLogger("hireme.run")
+
+LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s [%(request_id)s] %(message)s"
+BACKLOG = 1024
+GRACE_SECONDS = 30.0  # a worker's time to finish in-flight requests after SIGTERM
+KILL_AFTER_SECONDS = GRACE_SECONDS + 10.0  # then the supervisor stops waiting and kills it
+RESTART_DELAY_MIN_SECONDS = 1.0  # at most one restart per second ...
+RESTART_DELAY_MAX_SECONDS = 30.0  # ... doubling up to this while workers keep dying young
+STABLE_AFTER_SECONDS = 10.0  # a worker that lived this long resets the back-off
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def main(argv: list[str] | None = None) -> int:
+    command = build_parser().parse_args(argv).command
+    if command == "vapid":
+        return print_vapid_keys()
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        with localrun.local_servers(settings, redis=command != "migrate") as settings:
+            return SETTINGS_COMMANDS[command](settings)
+    except localrun.LocalRunError as error:
+        print(f"local trial run: {error}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="run.py", description="hireme command line")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("serve", help="run the web service: a supervisor and its workers")
+    commands.add_parser("migrate", help="apply pending database migrations")
+    commands.add_parser("vapid", help="print a new VAPID key pair for web push")
+    # "seed" (demo / benchmark data) goes here, its handler in SETTINGS_COMMANDS.
+    return parser
+
+
+def configure_logging(level: str) -> None:
+    """One stderr handler; every line carries the process id and the request id (or -)."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])
+
+
+# ---- vapid ----------------------------------------------------------------------------------
+
+def print_vapid_keys() -> int:
+    """Print a new P-256 pair: the raw private scalar and the public application server key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_numbers().private_value.to_bytes(32, "big")
+    public = key.public_key().public_bytes(serialization.Encoding.X962,
+                                           serialization.PublicFormat.UncompressedPoint)
+    print(f"VAPID_PRIVATE_KEY={_base64url(private)}")
+    print(f"VAPID_PUBLIC_KEY={_base64url(public)}")
+    return 0
+
+
+def _base64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+# ---- migrate --------------------------------------------------------------------------------
+
+def migrate(settings: Settings) -> int:
+    applied = apply_pending_migrations(settings)
+    print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
+    return 0
+
+
+def apply_pending_migrations(settings: Settings) -> list[str]:
+    return asyncio.run(apply_migrations(settings.database_url))
+
+
+# ---- serve ----------------------------------------------------------------------------------
+
+def serve(settings: Settings) -> int:
+    for name in apply_pending_migrations(settings):
+        log.info("applied migration %s", name)
+
+    def serve_app(sock: socket.socket) -> None:
+        web.run_app(create_app(settings), sock=sock, loop=uvloop.new_event_loop(),
+                    backlog=BACKLOG, shutdown_timeout=GRACE_SECONDS, print=None,
+                    access_log=None, handle_signals=True)
+
+    with listening_socket(settings.bind, settings.port) as sock:
+        Supervisor(serve_app, sock, settings.web_concurrency).run()
+    return 0
+
+
+@contextmanager
+def listening_socket(bind: str, port: int) -> Iterator[socket.socket]:
+    """The one socket all workers accept on: TCP ``bind:port``, or ``unix:/path``."""
+    path = bind.removeprefix("unix:") if bind.startswith("unix:") else None
+    try:
+        if path is not None:
+            remove_stale_socket(path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind(path)
+        else:
+            family, _, _, _, address = socket.getaddrinfo(
+                bind, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+        sock.listen(BACKLOG)
+    except OSError as error:
+        raise SystemExit(f"cannot listen on {path or f'{bind}:{port}'}: {error}") from None
+    log.info("listening on %s", path or f"http://{bind}:{port}")
+    try:
+        yield sock
+    finally:
+        sock.close()
+        if path is not None:
+            os.unlink(path)
+
+
+def remove_stale_socket(path: str) -> None:
+    """Delete a socket file left by a previous run; refuse if a server still answers on it."""
+    if not os.path.lexists(path):
+        return
+    if not stat.S_ISSOCK(os.lstat(path).st_mode):
+        raise SystemExit(f"{path} exists and is not a socket")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+        except ConnectionRefusedError:
+            os.unlink(path)
+            return
+    raise SystemExit(f"another server is listening on {path}")
+
+
+@dataclass(frozen=True)
+class Worker:
+    process: BaseProcess
+    started_at: float
+
+
+class Supervisor:
+    """Keeps ``count`` forked workers running ``work(sock)``; on SIGTERM/SIGINT stops them."""
+
+    def __init__(self, work: Callable[[socket.socket], None], sock: socket.socket,
+                 count: int) -> None:
+        self._work = work
+        self._sock = sock
+        self._count = count
+        self._workers: dict[int, Worker] = {}  # by process sentinel
+        self._pending_restarts = 0
+        self._restart_delay = RESTART_DELAY_MIN_SECONDS
+        self._next_restart_at = 0.0
+        self._stopping = False
+        # A signal writes a byte here, which wakes the wait for worker exits at once.
+        self._wakeup, self._wakeup_writer = socket.socketpair()
+
+    def run(self) -> None:
+        self._wakeup_writer.setblocking(False)
+        signal.set_wakeup_fd(self._wakeup_writer.fileno())
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._request_stop)
+        try:
+            for _ in range(self._count):
+                self._start_worker()
+            while not self._stopping:
+                self._wait_and_restart()
+        finally:
+            self._stop_workers()
+
+    def _request_stop(self, signum: int, _frame: object) -> None:
+        if not self._stopping:
+            log.info("%s received: stopping workers", signal.Signals(signum).name)
+        self._stopping = True
+
+    def _wait_and_restart(self) -> None:
+        timeout = None
+        if self._pending_restarts:
+            timeout = max(0.0, self._next_restart_at - time.monotonic())
+        ready = multiprocessing.connection.wait([self._wakeup, *self._workers], timeout)
+        for item in ready:
+            if isinstance(item, int):  # a worker's sentinel: it exited
+                self._note_exit(self._workers.pop(item))
+            else:
+                self._wakeup.recv(64)
+        while not self._stopping and self._pending_restarts and (
+                time.monotonic() >= self._next_restart_at):
+            self._pending_restarts -= 1
+            self._next_restart_at = time.monotonic() + self._restart_delay
+            self._start_worker()
+
+    def _note_exit(self, worker: Worker) -> None:
+        worker.process.join()  # reaps it; it has exited already
+        lived = time.monotonic() - worker.started_at
+        if lived >= STABLE_AFTER_SECONDS:
+            self._restart_delay = RESTART_DELAY_MIN_SECONDS
+        else:
+            self._restart_delay = min(self._restart_delay * 2, RESTART_DELAY_MAX_SECONDS)
+        self._pending_restarts += 1
+        log.warning("worker %s exited with code %s after %.1fs; restarting it",
+                    worker.process.pid, worker.process.exitcode, lived)
+
+    def _start_worker(self) -> None:
+        process = multiprocessing.get_context("fork").Process(
+            target=self._run_worker, name="hireme-worker")
+        with signals_blocked():  # the new worker handles them only once its own are set
+            process.start()
+        self._workers[process.sentinel] = Worker(process, time.monotonic())
+        log.info("started worker %s", process.pid)
+
+    def _run_worker(self) -> None:
+        """In the worker: undo the supervisor's signal set-up, then work until SIGTERM."""
+        # Its own process group, so a terminal's Ctrl-C reaches only the supervisor, which
+        # sends one SIGTERM: a second signal would cut the worker's drain short.
+        os.setpgid(0, 0)
+        signal.set_wakeup_fd(-1)
+        self._wakeup.close()
+        self._wakeup_writer.close()
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        self._work(self._sock)
+
+    def _stop_workers(self) -> None:
+        # Once the workers close their copies too, new connections are refused at once
+        # instead of queueing on a socket nobody accepts from while the workers drain.
+        self._sock.close()
+        workers = list(self._workers.values())
+        for worker in workers:
+            worker.process.terminate()  # SIGTERM: the app stops accepting and drains
+        deadline = time.monotonic() + KILL_AFTER_SECONDS
+        for worker in workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.exitcode is None:
+                log.error("worker %s did not stop in time; killing it", worker.process.pid)
+                worker.process.kill()
+                worker.process.join()
+        log.info("all workers stopped")
+
+
+@contextmanager
+def signals_blocked() -> Iterator[None]:
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+SETTINGS_COMMANDS: dict[str, Callable[[Settings], int]] = {"serve": serve, "migrate": migrate}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""The application factory: ``create_app(settings)`` wires middleware, routes and resources.
+
+No I/O happens here; pools and clients open in ``cleanup_ctx`` generators, in dependency order
+(database → Redis → delivery workers), so they close in reverse and workers stop first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from cache.client import Cache
+from service.appkeys import BACKENDS, CACHE, DATABASE, DELIVERIES, SETTINGS
+from service.config import Settings
+from service.middleware import MIDDLEWARES
+from service.routes import add_routes
+from sql.db import PoolConfig, open_database
+from tasks.runtime import start_deliveries, stop_deliveries
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_size)
+    app[SETTINGS] = settings
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True)
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(cache_ctx)
+    app.cleanup_ctx.append(delivery_ctx)
+    add_routes(app)
+    return app
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    config = PoolConfig(
+        minsize=settings.db_pool_size,
+        maxsize=settings.db_pool_size + settings.db_pool_max_overflow,
+        recycle=settings.db_pool_recycle,
+        acquire_timeout=settings.db_acquire_timeout,
+        statement_timeout=settings.statement_timeout,
+    )
+    database = open_database(settings.database_url, settings.database_replica_urls, config)
+    await database.open()
+    app[DATABASE] = database
+    yield
+    await database.close()
+
+
+async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    cache = Cache(settings.redis_url, settings.redis_prefix)
+    app[CACHE] = cache
+    yield
+    await cache.close()
+
+
+async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
+    deliveries = await start_deliveries(app[SETTINGS], app[DATABASE], app[CACHE])
+    app[BACKENDS] = deliveries.backends
+    app[DELIVERIES] = deliveries
+    yield
+    await stop_deliveries(deliveries)

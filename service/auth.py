@@ -1,0 +1,139 @@
+"""/auth/*: register, verify email, log in and out, change and reset the password."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from cache.tokens import revoke_cached_tokens
+from service.appkeys import BACKENDS, CACHE, DATABASE
+from service.authn import authenticate
+from service.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
+from service.limits import enforce_auth_limit
+from service.passwords import hash_password, needs_rehash, verify_password
+from service.responses import from_row, json_answer, no_content, read_body
+from service.schemas import (
+    AuthAnswer,
+    LoginRequest,
+    OwnUser,
+    PasswordChangeRequest,
+    PasswordResetConfirmRequest,
+    PasswordResetRequest,
+    RegisterRequest,
+    VerifyEmailRequest,
+)
+from service.tokens import hash_token, new_token
+from sql import tokens, users
+from tasks.notify import enqueue_email_txn
+from tasks.work import unit_of_work
+
+VERIFY_EMAIL_LIFETIME = "7 days"
+PASSWORD_RESET_LIFETIME = "1 hour"
+BAD_TOKEN = "is invalid, expired or already used"
+
+
+async def register(request: web.Request) -> web.Response:
+    body = await read_body(request, RegisterRequest)
+    await enforce_auth_limit(request, "register", body.email)
+    password_hash = await hash_password(body.password)
+    token, token_hash = new_token()
+    verify_token, verify_hash = new_token()
+    async with unit_of_work(request.app[BACKENDS], "register") as work:
+        cur = work.cur
+        user = await users.insert_user_txn(
+            cur, email=body.email, password_hash=password_hash, first_name=body.first_name,
+            last_name=body.last_name, role=body.role)
+        if user is None:
+            raise Conflict("This email is already registered.")
+        await tokens.insert_auth_token_txn(cur, token_hash, user["id"])
+        await tokens.insert_email_token_txn(cur, verify_hash, user["id"], "verify_email",
+                                            VERIFY_EMAIL_LIFETIME)
+        await enqueue_email_txn(work, "welcome", user["id"], {"verify_token": verify_token},
+                                f"welcome:{user['id']}")
+    user["followed_by_me"] = False
+    return json_answer(AuthAnswer(user=from_row(user, OwnUser), token=token), status=201)
+
+
+async def verify_email(request: web.Request) -> web.Response:
+    body = await read_body(request, VerifyEmailRequest)
+    async with request.app[DATABASE].transaction("verify_email") as cur:
+        user_id = await tokens.spend_email_token_txn(cur, hash_token(body.token), "verify_email")
+        if user_id is None:
+            raise ValidationFailed({"token": BAD_TOKEN})
+        await users.mark_email_verified_txn(cur, user_id)
+    return no_content()
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await read_body(request, LoginRequest)
+    await enforce_auth_limit(request, "login", body.email)
+    db = request.app[DATABASE]
+    user = await users.get_login(db, body.email)
+    # Unknown email and wrong password take the same path and time, and answer the same.
+    password_hash = user["password_hash"] if user else None
+    if not await verify_password(password_hash, body.password) or user is None:
+        raise Unauthorized("Wrong email or password.")
+    if user["suspended_at"] is not None:
+        raise Forbidden("This account is suspended.")
+    token, token_hash = new_token()
+    async with db.transaction("login") as cur:
+        await tokens.insert_auth_token_txn(cur, token_hash, user["id"])
+        if needs_rehash(user["password_hash"]):
+            await users.update_password_txn(cur, user["id"], await hash_password(body.password))
+    user["followed_by_me"] = False
+    return json_answer(AuthAnswer(user=from_row(user, OwnUser), token=token))
+
+
+async def logout(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    await tokens.delete_auth_token(request.app[DATABASE], principal.token_hash)
+    await revoke_cached_tokens(request.app[CACHE], [principal.token_hash.hex()])
+    return no_content()
+
+
+async def change_password(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    body = await read_body(request, PasswordChangeRequest)
+    await enforce_auth_limit(request, "password", str(principal.user_id))
+    db = request.app[DATABASE]
+    current_hash = await users.get_password_hash(db, principal.user_id)
+    if not await verify_password(current_hash, body.current_password):
+        raise ValidationFailed({"current_password": "is not your current password"})
+    new_hash = await hash_password(body.new_password)
+    async with db.transaction("change_password") as cur:
+        await users.update_password_txn(cur, principal.user_id, new_hash)
+        revoked = await tokens.delete_user_tokens_txn(cur, principal.user_id,
+                                                      keep=principal.token_hash)
+    await revoke_cached_tokens(request.app[CACHE], [h.hex() for h in revoked])
+    return no_content()
+
+
+async def request_password_reset(request: web.Request) -> web.Response:
+    body = await read_body(request, PasswordResetRequest)
+    await enforce_auth_limit(request, "password_reset", body.email)
+    db = request.app[DATABASE]
+    user = await users.get_login(db, body.email)
+    if user is not None and user["suspended_at"] is None:
+        reset_token, reset_hash = new_token()
+        async with unit_of_work(request.app[BACKENDS], "request_password_reset") as work:
+            await tokens.insert_email_token_txn(work.cur, reset_hash, user["id"], "password_reset",
+                                                PASSWORD_RESET_LIFETIME)
+            await enqueue_email_txn(work, "password_reset", user["id"],
+                                    {"reset_token": reset_token}, f"reset:{reset_hash.hex()}")
+    # The same answer whether or not the email is known.
+    return web.Response(status=202)
+
+
+async def confirm_password_reset(request: web.Request) -> web.Response:
+    body = await read_body(request, PasswordResetConfirmRequest)
+    await enforce_auth_limit(request, "password_reset_confirm", None)
+    new_hash = await hash_password(body.new_password)
+    async with request.app[DATABASE].transaction("confirm_password_reset") as cur:
+        user_id = await tokens.spend_email_token_txn(cur, hash_token(body.token), "password_reset")
+        if user_id is None:
+            raise ValidationFailed({"token": BAD_TOKEN})
+        await users.update_password_txn(cur, user_id, new_hash)
+        await users.mark_email_verified_txn(cur, user_id)  # the link proved the address
+        revoked = await tokens.delete_user_tokens_txn(cur, user_id)
+    await revoke_cached_tokens(request.app[CACHE], [h.hex() for h in revoked])
+    return no_content()
+

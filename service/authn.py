@@ -1,0 +1,74 @@
+"""Who is calling: bearer token → principal, through a short Redis cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from cache.tokens import REVOKED, fill_cached_token, get_cached_token
+from service.appkeys import CACHE, DATABASE
+from service.errors import Forbidden, Unauthorized
+from service.limits import enforce_write_limit
+from service.tokens import MAX_TOKEN_LENGTH, hash_token
+from sql.tokens import get_token_principal, touch_auth_token
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+TOUCH_INTERVAL = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    role: str
+    is_admin: bool
+    token_hash: bytes
+
+
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)
+
+
+async def authenticate(request: web.Request) -> Principal:
+    """The caller, or 401. Writes also count against the caller's write rate limit."""
+    principal = request.get(PRINCIPAL_KEY)
+    if principal is None:
+        principal = await _principal_from_token(request)
+        request[PRINCIPAL_KEY] = principal
+        if request.method not in SAFE_METHODS:
+            await enforce_write_limit(request, principal.user_id)
+    return principal
+
+
+async def require_employer(request: web.Request) -> Principal:
+    principal = await authenticate(request)
+    if principal.role != "employer":
+        raise Forbidden("Only employers can do this.")
+    return principal
+
+
+def bearer_token(request: web.Request) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise Unauthorized()
+    return token
+
+
+async def _principal_from_token(request: web.Request) -> Principal:
+    token_hash = hash_token(bearer_token(request))
+    cache = request.app[CACHE]
+    cached = await get_cached_token(cache, token_hash.hex())
+    if cached == REVOKED:
+        raise Unauthorized()
+    if isinstance(cached, dict):
+        return Principal(cached["user_id"], cached["role"], cached["is_admin"], token_hash)
+    db = request.app[DATABASE]
+    row = await get_token_principal(db, token_hash)
+    if row is None:
+        raise Unauthorized()
+    if row["last_used_at"] < datetime.now(UTC) - TOUCH_INTERVAL:
+        await touch_auth_token(db, token_hash)
+    await fill_cached_token(cache, token_hash.hex(), {
+        "user_id": row["user_id"], "role": row["role"], "is_admin": row["is_admin"]})
+    return Principal(row["user_id"], row["role"], row["is_admin"], token_hash)

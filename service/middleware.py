@@ -1,0 +1,121 @@
+"""Request middleware, outermost first: request id → CORS → access log → errors → timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import re
+import time
+import uuid
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from service.appkeys import SETTINGS
+from service.errors import BY_STATUS, ApiError, Unavailable
+from service.responses import json_answer
+from sql.db import DatabaseUnavailable, QueryCanceled
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("hireme.access")
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request id on every log record (``%(request_id)s``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get("X-Request-Id", "")
+    request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request_id_var.set(request_id)
+    response = await handler(request)
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+@web.middleware
+async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        access_log.info("%s %s %s %.1fms", request.method, request.rel_url.path, status,
+                        (time.perf_counter() - started) * 1000)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure leaves in the contract's error shape; never a trace or SQL text."""
+    try:
+        response = await handler(request)
+    except ApiError as error:
+        return _error_answer(error)
+    except web.HTTPException as http_error:
+        if http_error.status < 400:
+            raise
+        return _error_answer(_from_http(http_error))
+    except (DatabaseUnavailable, QueryCanceled, TimeoutError) as error:
+        log.warning("answering 503: %s", error)
+        return _error_answer(Unavailable())
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.rel_url.path)
+        return _error_answer(ApiError())
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+def _from_http(http_error: web.HTTPException) -> ApiError:
+    error_class = BY_STATUS.get(http_error.status, ApiError)
+    error = error_class()
+    if error_class is ApiError:  # a status the contract does not name: keep it, plainly
+        error.status, error.code = http_error.status, "http_error"
+        error.message = http_error.reason
+    return error
+
+
+def _error_answer(error: ApiError) -> web.Response:
+    response = json_answer(error.body(), status=error.status, headers=error.headers)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@web.middleware
+async def timeout_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """No request hangs past REQUEST_TIMEOUT: it is cancelled and answered 503."""
+    async with asyncio.timeout(request.app[SETTINGS].request_timeout):
+        return await handler(request)
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    origin = request.headers.get("Origin")
+    allowed = origin is not None and origin in request.app[SETTINGS].cors_origins
+    preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+    if allowed and preflight:
+        response: web.StreamResponse = web.Response(status=204, headers={
+            "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
+            "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Request-Id",
+            "Access-Control-Max-Age": "600",
+        })
+    else:
+        response = await handler(request)
+    if allowed:
+        response.headers["Access-Control-Allow-Origin"] = origin or ""
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+MIDDLEWARES = (request_id_middleware, cors_middleware, access_log_middleware, error_middleware,
+               timeout_middleware)

@@ -1,0 +1,101 @@
+"""/notifications: the in-app list, unread count, reading, and channel preferences."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from cache.counters import get_unread_counts
+from service.appkeys import BACKENDS
+from service.authn import authenticate
+from service.errors import NotFound
+from service.paging import decode_cursor, encode_cursor
+from service.responses import from_row, json_answer, no_content, path_id, read_body
+from service.schemas import (
+    Count,
+    Notification,
+    NotificationsQuery,
+    Page,
+    Preferences,
+    PublicProfile,
+)
+from service.validation import decode_query
+from sql import counters, notifications
+from tasks.work import unit_of_work
+
+
+async def list_notifications(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    query = decode_query(request.query, NotificationsQuery)
+    before = decode_cursor(query.cursor, datetime, int) if query.cursor else None
+    rows = await notifications.list_notifications(
+        request.app[BACKENDS].db, principal.user_id, unread_only=query.unread_only,
+        type=query.type, before=before, limit=query.limit + 1)
+    items = [_notification(row) for row in rows[: query.limit]]
+    more = len(rows) > query.limit
+    next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
+    return json_answer(Page(items=items, next_cursor=next_cursor))
+
+
+def _notification(row: dict[str, Any]) -> Notification:
+    actor = None
+    if row["actor_id"] is not None:
+        actor = from_row({key.removeprefix("actor_"): value for key, value in row.items()
+                          if key.startswith("actor_")} | {"id": row["actor_id"]}, PublicProfile)
+    return Notification(id=row["id"], type=row["type"], actor=actor,
+                        related_id=row["related_id"], data=row["data"],
+                        is_read=row["is_read"], created_at=row["created_at"])
+
+
+async def unread_count(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    counts = await load_unread_counts(request, principal.user_id)
+    return json_answer(Count(count=counts["notifications"]))
+
+
+async def load_unread_counts(request: web.Request, user_id: int) -> dict[str, int]:
+    """Unread notifications and messages: Redis on a hit, else PostgreSQL (and refill)."""
+    backends = request.app[BACKENDS]
+
+    async def from_database() -> dict[str, int]:
+        counts = await counters.get_unread_counts(backends.db, user_id)
+        return {"notifications": counts.notifications, "messages": counts.messages}
+
+    return await get_unread_counts(backends.cache, user_id, from_database)
+
+
+async def mark_read(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    notification_id = path_id(request)
+    async with unit_of_work(request.app[BACKENDS], "mark_notification_read") as work:
+        if not await notifications.mark_read_txn(work.cur, principal.user_id, notification_id):
+            raise NotFound()
+        work.unread_count_changed("notifications", principal.user_id)
+    return no_content()
+
+
+async def mark_all_read(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    async with unit_of_work(request.app[BACKENDS], "mark_all_notifications_read") as work:
+        await notifications.mark_all_read_txn(work.cur, principal.user_id)
+        work.unread_count_changed("notifications", principal.user_id)
+    return no_content()
+
+
+async def get_preferences(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    preferences = await notifications.get_preferences(request.app[BACKENDS].db,
+                                                      principal.user_id)
+    return json_answer(preferences)
+
+
+async def put_preferences(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    body = await read_body(request, Preferences)
+    db = request.app[BACKENDS].db
+    async with db.transaction("set_notification_preferences") as cur:
+        await notifications.set_preferences_txn(cur, principal.user_id, dict(body.email.items()),
+                                                dict(body.push.items()))
+    return json_answer(await notifications.get_preferences(db, principal.user_id))

@@ -1,0 +1,227 @@
+"""PostgreSQL access: aiopg pools for the primary and replicas, transactions, failure mapping.
+
+Only this package imports aiopg and psycopg2, so a later driver swap touches ``sql/`` alone.
+Rows come back as plain dicts. Every failure to reach the database becomes
+``DatabaseUnavailable``, which the service answers with 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiopg
+import psycopg2
+import psycopg2.errors
+import psycopg2.extras
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+Params = Mapping[str, Any] | None
+
+# Errors that mean "the database could not be reached or dropped the connection".
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+    ConnectionError,
+    OSError,
+)
+ACQUIRE_ERRORS: tuple[type[Exception], ...] = (TimeoutError, *CONNECTION_ERRORS)
+UniqueViolation = psycopg2.errors.UniqueViolation
+ForeignKeyViolation = psycopg2.errors.ForeignKeyViolation
+CheckViolation = psycopg2.errors.CheckViolation
+QueryCanceled = psycopg2.errors.QueryCanceled
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL is unreachable, timed out or refused the connection."""
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    minsize: int
+    maxsize: int
+    recycle: float
+    acquire_timeout: float
+    statement_timeout: float
+
+
+class Cursor:
+    """A dict cursor on one connection: the unit query functions receive."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    async def execute(self, query: str, params: Params = None) -> None:
+        await self._raw.execute(query, params)
+
+    async def fetch_one(self, query: str, params: Params = None) -> Row | None:
+        await self._raw.execute(query, params)
+        row = await self._raw.fetchone()
+        return dict(row) if row is not None else None
+
+    async def fetch_all(self, query: str, params: Params = None) -> list[Row]:
+        await self._raw.execute(query, params)
+        return [dict(row) for row in await self._raw.fetchall()]
+
+    async def fetch_value(self, query: str, params: Params = None) -> Any:
+        row = await self.fetch_one(query, params)
+        return None if row is None else next(iter(row.values()))
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._raw.rowcount)
+
+
+class Pool:
+    """One aiopg pool with an acquire timeout and connection-error mapping."""
+
+    def __init__(self, dsn: str, config: PoolConfig) -> None:
+        self.dsn = dsn
+        self.config = config
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        try:
+            self._pool = await self._create(self.config.minsize)
+        except CONNECTION_ERRORS as error:
+            # A database that is down at start-up must not crash the worker: start with an
+            # empty pool, answer 503 until PostgreSQL is back, then connect on demand.
+            log.warning("database unreachable at start-up (%s); pool starts empty", error)
+            self._pool = await self._create(0)
+
+    async def _create(self, minsize: int) -> Any:
+        return await aiopg.create_pool(
+            self.dsn,
+            minsize=minsize,
+            maxsize=self.config.maxsize,
+            pool_recycle=self.config.recycle,
+            timeout=self.config.acquire_timeout + self.config.statement_timeout + 5,
+            enable_hstore=False,
+            enable_uuid=False,
+            options=(f"-c statement_timeout={int(self.config.statement_timeout * 1000)}"
+                     " -c timezone=UTC"),
+            connect_timeout=max(1, int(self.config.acquire_timeout)),
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            await self._pool.wait_closed()
+
+    @property
+    def size(self) -> int:
+        return 0 if self._pool is None else int(self._pool.size)
+
+    @property
+    def in_use(self) -> int:
+        return 0 if self._pool is None else int(self._pool.size - self._pool.freesize)
+
+    @asynccontextmanager
+    async def cursor(self) -> AsyncIterator[Cursor]:
+        """A cursor in autocommit mode; connection failures become DatabaseUnavailable."""
+        try:
+            async with asyncio.timeout(self.config.acquire_timeout):
+                conn = await self._pool.acquire()
+        except ACQUIRE_ERRORS as error:
+            raise DatabaseUnavailable(f"cannot get a database connection: {error}") from error
+        try:
+            async with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as raw:
+                yield Cursor(raw)
+        except CONNECTION_ERRORS as error:
+            conn.close()  # a broken connection must not go back into the pool
+            raise DatabaseUnavailable(f"database connection lost: {error}") from error
+        except asyncio.CancelledError:
+            conn.close()  # aiopg cancels the query; the connection state is unknown
+            raise
+        finally:
+            self._pool.release(conn)
+
+
+class Database:
+    """The primary pool plus optional replicas for reads that may be slightly stale."""
+
+    def __init__(self, primary: Pool, replicas: Sequence[Pool] = ()) -> None:
+        self.primary = primary
+        self.replicas = list(replicas)
+
+    async def open(self) -> None:
+        for pool in (self.primary, *self.replicas):
+            await pool.open()
+
+    async def close(self) -> None:
+        for pool in (self.primary, *self.replicas):
+            await pool.close()
+
+    def _reader(self, stale_ok: bool) -> Pool:
+        if stale_ok and self.replicas:
+            return random.choice(self.replicas)
+        return self.primary
+
+    @asynccontextmanager
+    async def transaction(self, name: str) -> AsyncIterator[Cursor]:
+        """BEGIN … COMMIT on the primary; any exception rolls back. ``name`` labels logs."""
+        async with self.primary.cursor() as cur:
+            await cur.execute("BEGIN")
+            try:
+                yield cur
+            except BaseException:
+                await _rollback_quietly(cur, name)
+                raise
+            await cur.execute("COMMIT")
+
+    async def fetch_one(self, query: str, params: Params = None, *,
+                        stale_ok: bool = False) -> Row | None:
+        return await self._read(lambda cur: cur.fetch_one(query, params), stale_ok)  # type: ignore[no-any-return]
+
+    async def fetch_all(self, query: str, params: Params = None, *,
+                        stale_ok: bool = False) -> list[Row]:
+        return await self._read(lambda cur: cur.fetch_all(query, params), stale_ok)  # type: ignore[no-any-return]
+
+    async def fetch_value(self, query: str, params: Params = None, *,
+                          stale_ok: bool = False) -> Any:
+        return await self._read(lambda cur: cur.fetch_value(query, params), stale_ok)
+
+    async def fetch_one_write(self, query: str, params: Params = None) -> Row | None:
+        """One autocommit statement on the primary (e.g. UPDATE … RETURNING), never retried."""
+        async with self.primary.cursor() as cur:
+            return await cur.fetch_one(query, params)
+
+    async def fetch_all_write(self, query: str, params: Params = None) -> list[Row]:
+        async with self.primary.cursor() as cur:
+            return await cur.fetch_all(query, params)
+
+    async def execute(self, query: str, params: Params = None) -> int:
+        """One autocommit statement on the primary; returns the row count."""
+        async with self.primary.cursor() as cur:
+            await cur.execute(query, params)
+            return cur.rowcount
+
+    async def _read(self, run: Any, stale_ok: bool) -> Any:
+        # aiopg does not ping pooled connections: after a PostgreSQL restart the first query
+        # on a stale connection fails. A read is safe to retry once on a fresh connection.
+        pool = self._reader(stale_ok)
+        try:
+            async with pool.cursor() as cur:
+                return await run(cur)
+        except DatabaseUnavailable:
+            log.info("read failed on a stale connection; retrying once")
+        async with pool.cursor() as cur:
+            return await run(cur)
+
+
+async def _rollback_quietly(cur: Cursor, name: str) -> None:
+    try:
+        await cur.execute("ROLLBACK")
+    except Exception:  # the connection may be gone; the server rolls back on disconnect
+        log.warning("rollback of transaction %s failed", name, exc_info=True)
+
+
+def open_database(primary_url: str, replica_urls: Sequence[str], config: PoolConfig) -> Database:
+    return Database(Pool(primary_url, config), [Pool(url, config) for url in replica_urls])

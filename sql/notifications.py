@@ -1,0 +1,216 @@
+"""Notifications: the in-app rows, their outbox deliveries, reads and preferences."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from psycopg2.extras import Json
+
+from sql.db import Cursor, Database, Row
+
+NOTIFICATION_TYPES = ("follow", "post_like", "post_comment", "application_received",
+                      "application_status", "job_closed", "message")
+
+# The same event (same dedup_key) never notifies twice: a repeat is ignored, or, for
+# "refresh" events such as new messages in one conversation, brings the one row back unread.
+INSERT_NOTIFICATION = """
+    INSERT INTO notifications (user_id, actor_id, notification_type, related_id, data, dedup_key)
+    VALUES (%(user_id)s, %(actor_id)s, %(type)s, %(related_id)s, %(data)s, %(dedup_key)s)
+    ON CONFLICT (user_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
+    RETURNING id
+"""
+REFRESH_NOTIFICATION = """
+    INSERT INTO notifications (user_id, actor_id, notification_type, related_id, data, dedup_key)
+    VALUES (%(user_id)s, %(actor_id)s, %(type)s, %(related_id)s, %(data)s, %(dedup_key)s)
+    ON CONFLICT (user_id, dedup_key) WHERE dedup_key IS NOT NULL DO UPDATE
+        SET is_read = false, actor_id = EXCLUDED.actor_id, data = EXCLUDED.data,
+            created_at = now()
+    RETURNING id
+"""
+
+
+async def insert_notification_txn(cur: Cursor, *, user_id: int, type: str,
+                                  actor_id: int | None, related_id: int | None,
+                                  data: dict[str, Any], dedup_key: str | None,
+                                  refresh: bool) -> int | None:
+    """The notification's id, or None when this event already notified the user."""
+    query = REFRESH_NOTIFICATION if refresh else INSERT_NOTIFICATION
+    value = await cur.fetch_value(query, {
+        "user_id": user_id, "actor_id": actor_id, "type": type, "related_id": related_id,
+        "data": Json(data), "dedup_key": dedup_key})
+    return None if value is None else int(value)
+
+
+# An absent preference row means "on": every type is on for email and push by default.
+CHANNEL_ENABLED = """
+    NOT EXISTS (SELECT 1 FROM notification_preferences p
+                WHERE p.user_id = %(user_id)s AND p.notification_type = %(type)s
+                  AND NOT p.{channel})
+"""
+
+INSERT_EMAIL_DELIVERY = f"""
+    INSERT INTO outbox (kind, payload, idempotency_key, next_attempt_at)
+    SELECT 'email', %(payload)s, %(key)s, now() + make_interval(secs => %(delay_seconds)s)
+    WHERE {CHANNEL_ENABLED.format(channel="email")}
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+"""
+
+
+async def insert_email_delivery_txn(cur: Cursor, *, user_id: int, type: str,
+                                    payload: dict[str, Any], key: str,
+                                    delay_seconds: float = 0) -> int | None:
+    """Queue the email if the user wants this type by email; None otherwise or on repeat."""
+    value = await cur.fetch_value(INSERT_EMAIL_DELIVERY, {
+        "user_id": user_id, "type": type, "payload": Json(payload), "key": key,
+        "delay_seconds": delay_seconds})
+    return None if value is None else int(value)
+
+
+# One push row per subscription of the user, so one failing browser never repeats another's.
+INSERT_PUSH_DELIVERIES = f"""
+    INSERT INTO outbox (kind, payload, idempotency_key)
+    SELECT 'push',
+           jsonb_build_object('notification_id', %(notification_id)s::bigint,
+                              'subscription_id', s.id, 'topic', %(topic)s::text),
+           %(key)s || ':' || s.id
+    FROM push_subscriptions s
+    WHERE s.user_id = %(user_id)s AND {CHANNEL_ENABLED.format(channel="push")}
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+"""
+
+
+async def insert_push_deliveries_txn(cur: Cursor, *, user_id: int, type: str,
+                                     notification_id: int, topic: str,
+                                     key: str) -> list[int]:
+    rows = await cur.fetch_all(INSERT_PUSH_DELIVERIES, {
+        "user_id": user_id, "type": type, "notification_id": notification_id,
+        "topic": topic, "key": key})
+    return [int(row["id"]) for row in rows]
+
+
+SELECT_DELIVERY_CONTEXT = """
+    SELECT u.id AS user_id, u.email, u.first_name, u.suspended_at,
+           n.id AS notification_id, n.notification_type, n.data, n.is_read, n.related_id,
+           n.created_at, a.first_name AS actor_first_name, a.last_name AS actor_last_name,
+           coalesce(p.email, true) AS email_enabled, coalesce(p.push, true) AS push_enabled
+    FROM users u
+    LEFT JOIN notifications n ON n.id = %(notification_id)s AND n.user_id = u.id
+    LEFT JOIN users a ON a.id = n.actor_id
+    LEFT JOIN notification_preferences p
+           ON p.user_id = u.id AND p.notification_type = n.notification_type
+    WHERE u.id = %(user_id)s
+"""
+
+
+async def get_delivery_context(db: Database, user_id: int,
+                               notification_id: int | None) -> Row | None:
+    """Everything the just-before-sending checks and the rendering need, in one query."""
+    return await db.fetch_one(SELECT_DELIVERY_CONTEXT,
+                              {"user_id": user_id, "notification_id": notification_id})
+
+
+ACTOR_COLUMNS = """
+    a.id AS actor_id, a.first_name AS actor_first_name, a.last_name AS actor_last_name,
+    a.role AS actor_role, a.headline AS actor_headline, a.bio AS actor_bio,
+    a.location AS actor_location, a.skills AS actor_skills,
+    a.available_for_hire AS actor_available_for_hire,
+    a.followers_count AS actor_followers_count, a.following_count AS actor_following_count,
+    a.created_at AS actor_created_at,
+    EXISTS (SELECT 1 FROM follows f
+            WHERE f.follower_id = %(user_id)s AND f.followed_id = a.id) AS actor_followed_by_me
+"""
+
+# Newest first on (created_at, id), served by (user_id, created_at DESC, id DESC) and, with a
+# type, by (user_id, notification_type, created_at DESC, id DESC).
+LIST_NOTIFICATIONS = f"""
+    SELECT n.id, n.notification_type AS type, n.related_id, n.data, n.is_read, n.created_at,
+           {ACTOR_COLUMNS}
+    FROM notifications n
+    LEFT JOIN users a ON a.id = n.actor_id
+    WHERE n.user_id = %(user_id)s
+      AND (NOT %(unread_only)s OR NOT n.is_read)
+      AND (%(type)s::text IS NULL OR n.notification_type = %(type)s)
+      AND (%(before_created_at)s::timestamptz IS NULL
+           OR (n.created_at, n.id) < (%(before_created_at)s, %(before_id)s))
+    ORDER BY n.created_at DESC, n.id DESC
+    LIMIT %(limit)s
+"""
+
+
+async def list_notifications(db: Database, user_id: int, *, unread_only: bool,
+                             type: str | None, before: tuple[Any, int] | None,
+                             limit: int) -> list[Row]:
+    before_created_at, before_id = before or (None, None)
+    return await db.fetch_all(LIST_NOTIFICATIONS, {
+        "user_id": user_id, "unread_only": unread_only, "type": type,
+        "before_created_at": before_created_at, "before_id": before_id, "limit": limit})
+
+
+MARK_READ = """
+    UPDATE notifications SET is_read = true
+    WHERE id = %(id)s AND user_id = %(user_id)s
+    RETURNING id
+"""
+
+
+async def mark_read_txn(cur: Cursor, user_id: int, notification_id: int) -> bool:
+    """False when there is no such notification of this user (someone else's included)."""
+    return await cur.fetch_value(MARK_READ, {"id": notification_id, "user_id": user_id}) \
+        is not None
+
+
+MARK_ALL_READ = """
+    UPDATE notifications SET is_read = true WHERE user_id = %(user_id)s AND NOT is_read
+"""
+
+
+async def mark_all_read_txn(cur: Cursor, user_id: int) -> None:
+    await cur.execute(MARK_ALL_READ, {"user_id": user_id})
+
+
+SELECT_PREFERENCES = """
+    SELECT notification_type, email, push FROM notification_preferences
+    WHERE user_id = %(user_id)s
+"""
+
+
+async def get_preferences(db: Database, user_id: int) -> dict[str, dict[str, bool]]:
+    """Every type's channels; an absent row means both on."""
+    rows = await db.fetch_all(SELECT_PREFERENCES, {"user_id": user_id})
+    stored = {row["notification_type"]: row for row in rows}
+    return {channel: {t: bool(stored[t][channel]) if t in stored else True
+                      for t in NOTIFICATION_TYPES}
+            for channel in ("email", "push")}
+
+
+async def set_preferences_txn(cur: Cursor, user_id: int, email: Mapping[str, bool],
+                              push: Mapping[str, bool]) -> None:
+    """Set the given channel switches; types not mentioned keep their setting."""
+    await cur.execute("""
+        INSERT INTO notification_preferences (user_id, notification_type)
+        SELECT %(user_id)s, t FROM unnest(%(types)s::text[]) AS t
+        ON CONFLICT (user_id, notification_type) DO NOTHING
+    """, {"user_id": user_id, "types": sorted(set(email) | set(push))})
+    for channel, switches in (("email", email), ("push", push)):
+        if switches:
+            await cur.execute(f"""
+                UPDATE notification_preferences p SET {channel} = t.enabled
+                FROM unnest(%(types)s::text[], %(enabled)s::boolean[]) AS t(type, enabled)
+                WHERE p.user_id = %(user_id)s AND p.notification_type = t.type
+            """, {"user_id": user_id, "types": list(switches),
+                  "enabled": list(switches.values())})
+
+
+SET_ONE_PREFERENCE = """
+    INSERT INTO notification_preferences (user_id, notification_type, email)
+    VALUES (%(user_id)s, %(type)s, false)
+    ON CONFLICT (user_id, notification_type) DO UPDATE SET email = false
+"""
+
+
+async def turn_email_off(db: Database, user_id: int, type: str) -> None:
+    """The one-click unsubscribe: this type's email off for this user."""
+    await db.execute(SET_ONE_PREFERENCE, {"user_id": user_id, "type": type})

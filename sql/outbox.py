@@ -1,0 +1,124 @@
+"""The outbox: one row per email or push to deliver, written in the causing transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from psycopg2.extras import Json
+
+from sql.db import Cursor, Database, Row
+
+INSERT_OUTBOX = """
+    INSERT INTO outbox (kind, payload, idempotency_key, next_attempt_at)
+    VALUES (%(kind)s, %(payload)s, %(idempotency_key)s,
+            now() + make_interval(secs => %(delay_seconds)s))
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+"""
+
+
+async def insert_outbox_txn(cur: Cursor, kind: str, payload: dict[str, Any],
+                            idempotency_key: str, delay_seconds: float = 0) -> int | None:
+    """Queue one delivery; None when a row with this idempotency key already exists."""
+    row_id = await cur.fetch_value(INSERT_OUTBOX, {
+        "kind": kind, "payload": Json(payload), "idempotency_key": idempotency_key,
+        "delay_seconds": delay_seconds})
+    return None if row_id is None else int(row_id)
+
+
+SELECT_OLDEST_DUE_AGE = """
+    SELECT coalesce(extract(epoch FROM now() - min(next_attempt_at)), 0) AS age
+    FROM outbox
+    WHERE status = 'pending' AND next_attempt_at <= now()
+"""
+
+
+async def get_oldest_due_age(db: Database) -> float:
+    """Seconds the oldest due, undelivered row has waited; 0 when nothing is due."""
+    return float(await db.fetch_value(SELECT_OLDEST_DUE_AGE))
+
+
+# A row is claimable when it is due, or when its holder's lease ran out (a killed process).
+CLAIMABLE = """
+    (o.status = 'pending' AND o.next_attempt_at <= now())
+    OR (o.status = 'sending' AND o.locked_until < now())
+"""
+CLAIMED_COLUMNS = "id, kind, payload, attempts, locked_until AS lease, created_at"
+
+CLAIM_ONE = f"""
+    UPDATE outbox SET status = 'sending', attempts = attempts + 1,
+                      locked_until = now() + make_interval(secs => %(lease_seconds)s)
+    WHERE id = (SELECT o.id FROM outbox o
+                WHERE o.id = %(id)s AND ({CLAIMABLE})
+                FOR UPDATE SKIP LOCKED)
+    RETURNING {CLAIMED_COLUMNS}
+"""
+
+CLAIM_DUE = f"""
+    UPDATE outbox SET status = 'sending', attempts = attempts + 1,
+                      locked_until = now() + make_interval(secs => %(lease_seconds)s)
+    WHERE id IN (SELECT o.id FROM outbox o
+                 WHERE {CLAIMABLE}
+                 ORDER BY o.next_attempt_at
+                 LIMIT %(limit)s
+                 FOR UPDATE SKIP LOCKED)
+    RETURNING {CLAIMED_COLUMNS}
+"""
+
+
+async def claim_outbox_row(db: Database, row_id: int, lease_seconds: float) -> Row | None:
+    """Take one row for delivery; None if it is not due or another worker holds it."""
+    return await db.fetch_one_write(CLAIM_ONE, {"id": row_id, "lease_seconds": lease_seconds})
+
+
+async def claim_due_outbox_rows(db: Database, limit: int, lease_seconds: float) -> list[Row]:
+    """The sweeper's batch: due retries and rows whose lease expired, oldest first."""
+    return await db.fetch_all_write(CLAIM_DUE, {"limit": limit, "lease_seconds": lease_seconds})
+
+
+FINISH = """
+    UPDATE outbox
+    SET status = %(status)s, last_error = %(error)s, locked_until = NULL,
+        sent_at = CASE WHEN %(status)s = 'sent' THEN now() END,
+        next_attempt_at = now() + make_interval(secs => %(delay_seconds)s)
+    WHERE id = %(id)s AND status = 'sending' AND locked_until = %(lease)s
+"""
+
+
+async def finish_outbox_row(db: Database, row_id: int, lease: datetime, status: str,
+                            error: str | None = None, delay_seconds: float = 0) -> bool:
+    """Record the attempt's result, only while we still hold the lease; False if we lost it."""
+    count = await db.execute(FINISH, {"id": row_id, "lease": lease, "status": status,
+                                      "error": error, "delay_seconds": delay_seconds})
+    return count == 1
+
+
+EXTEND_LEASE = """
+    UPDATE outbox SET locked_until = now() + make_interval(secs => %(lease_seconds)s),
+                      payload = %(payload)s
+    WHERE id = %(id)s AND status = 'sending' AND locked_until = %(lease)s
+    RETURNING locked_until
+"""
+
+
+async def save_progress_txn(cur: Cursor, row_id: int, lease: datetime, payload: dict[str, Any],
+                            lease_seconds: float) -> datetime | None:
+    """A long job's checkpoint: new payload and a renewed lease, or None if the lease is lost."""
+    value = await cur.fetch_value(EXTEND_LEASE, {
+        "id": row_id, "lease": lease, "payload": Json(payload), "lease_seconds": lease_seconds})
+    return value  # type: ignore[no-any-return]
+
+
+PRUNE = """
+    DELETE FROM outbox
+    WHERE id IN (SELECT id FROM outbox
+                 WHERE status IN ('sent', 'dead', 'skipped')
+                   AND created_at < now() - interval '30 days'
+                 LIMIT %(limit)s)
+"""
+
+
+async def prune_outbox(db: Database, limit: int = 10_000) -> int:
+    """Forget finished rows older than 30 days, in bounded batches."""
+    return await db.execute(PRUNE, {"limit": limit})

@@ -1,0 +1,80 @@
+"""The one way to notify: in-app row + email and push deliveries, inside the caller's work.
+
+Every feature calls ``notify_txn`` (or ``enqueue_email_txn`` for account emails that are not
+notifications) with its open unit of work; nothing else writes notifications or outbox rows.
+The rows commit with the change that causes them, and the queue delivers them after commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sql.notifications import (
+    NOTIFICATION_TYPES,
+    insert_email_delivery_txn,
+    insert_notification_txn,
+    insert_push_deliveries_txn,
+)
+from sql.outbox import insert_outbox_txn
+from tasks.mail_render import ACCOUNT_EMAIL_TYPES
+from tasks.work import Work
+
+# Notification types that also have an email (API.md, "Email"); the others are in-app + push.
+EMAIL_FOR_TYPE = frozenset({"application_received", "application_status", "job_closed",
+                            "message"})
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to ``user_id``, caused by ``actor_id``."""
+
+    user_id: int
+    type: str
+    actor_id: int | None = None
+    related_id: int | None = None
+    data: dict[str, Any] | None = None
+    dedup_key: str | None = None  # the same key never notifies twice
+    refresh: bool = False  # a repeat brings the one notification back unread (messages)
+    event_key: str | None = None  # names this occurrence in idempotency keys
+    topic: str | None = None  # push Topic: a newer push with it replaces an undelivered one
+    email: bool = True
+    push: bool = True
+    email_delay_seconds: float = 0
+    email_key: str | None = None  # overrides the email's idempotency key (one per streak)
+
+
+async def notify_txn(work: Work, event: Event) -> int | None:
+    """Write the notification and its deliveries; the notification id, or None on a repeat."""
+    if event.type not in NOTIFICATION_TYPES:
+        raise ValueError(f"unknown notification type {event.type!r}")
+    cur = work.cur
+    notification_id = await insert_notification_txn(
+        cur, user_id=event.user_id, type=event.type, actor_id=event.actor_id,
+        related_id=event.related_id, data=event.data or {}, dedup_key=event.dedup_key,
+        refresh=event.refresh)
+    if notification_id is None:
+        return None
+    work.unread_count_changed("notifications", event.user_id)
+    occurrence = event.event_key or f"n{notification_id}"
+    if event.push:
+        work.queued(*await insert_push_deliveries_txn(
+            cur, user_id=event.user_id, type=event.type, notification_id=notification_id,
+            topic=event.topic or f"{event.type}-{notification_id}", key=f"push:{occurrence}"))
+    if event.email and event.type in EMAIL_FOR_TYPE:
+        payload = {"email_type": event.type, "user_id": event.user_id,
+                   "notification_id": notification_id}
+        work.queued(await insert_email_delivery_txn(
+            cur, user_id=event.user_id, type=event.type, payload=payload,
+            key=event.email_key or f"email:{occurrence}",
+            delay_seconds=event.email_delay_seconds))
+    return notification_id
+
+
+async def enqueue_email_txn(work: Work, email_type: str, user_id: int,
+                            context: dict[str, Any], idempotency_key: str) -> None:
+    """An account email (welcome, password reset): always sent, no preference applies."""
+    if email_type not in ACCOUNT_EMAIL_TYPES:
+        raise ValueError(f"{email_type!r} is sent through notify_txn")
+    payload = {"email_type": email_type, "user_id": user_id, "context": context}
+    work.queued(await insert_outbox_txn(work.cur, "email", payload, f"email:{idempotency_key}"))

@@ -1,0 +1,229 @@
+"""The in-process delivery queue: workers that claim outbox rows, deliver, and record.
+
+Each worker process runs one ``DeliveryQueue``: a bounded ``asyncio.Queue`` woken after
+commit with new row ids, N worker coroutines, and a sweeper that claims due retries and rows
+whose lease ran out (a killed process). PostgreSQL is the queue of record; this one only
+saves the wait for the next sweep. No transaction is held while talking to a remote peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sql.db import Database
+from sql.outbox import claim_due_outbox_rows, claim_outbox_row, finish_outbox_row, prune_outbox
+from tasks.outcome import Outcome
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 10_000
+CLAIM_AHEAD_PER_WORKER = 4  # the sweeper claims no more than workers can start soon
+MAX_RETRY_DELAY_SECONDS = 3600.0
+PRUNE_EVERY_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    workers: int = 4
+    lease_seconds: float = 60.0
+    sweep_seconds: float = 5.0
+    retry_base_seconds: float = 2.0
+    max_attempts: int = 10
+    grace_seconds: float = 10.0
+
+
+@dataclass
+class Claim:
+    """A row this process holds; ``lease`` is the token that proves it still does."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    lease: datetime
+    created_at: datetime
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    lost_leases: int = 0
+
+
+Deliver = Callable[[Claim], Awaitable[Outcome]]
+STOP = 0  # no outbox id is 0: tells a worker to finish
+
+
+def retry_delay(attempts: int, base: float, retry_after: float | None) -> float:
+    """Exponential backoff with ±25% jitter, never sooner than the peer asked.
+
+    The jitter spreads retries of many rows apart while keeping each row's gaps growing.
+    """
+    backoff = min(MAX_RETRY_DELAY_SECONDS, base * 2 ** max(0, attempts - 1))
+    delay: float = backoff * random.uniform(0.75, 1.25)
+    return max(delay, retry_after or 0.0)
+
+
+class DeliveryQueue:
+    def __init__(self, db: Database, config: DeliveryConfig) -> None:
+        self.db = db
+        self.config = config
+        self.deliver: Deliver | None = None
+        self.stats = DeliveryStats()
+        self._queue: asyncio.Queue[int | Claim] = asyncio.Queue(QUEUE_SIZE)
+        self._waiting: set[int] = set()  # ids in the local queue, so sweeps add no duplicates
+        self._workers: list[asyncio.Task[None]] = []
+        self._sweeper: asyncio.Task[None] | None = None
+        self._sweep_now = asyncio.Event()
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def wake(self, row_ids: Iterable[int]) -> None:
+        """After commit: deliver these soon. A full queue is fine: the sweeper finds them."""
+        for row_id in row_ids:
+            if row_id in self._waiting:
+                continue
+            try:
+                self._queue.put_nowait(row_id)
+            except asyncio.QueueFull:
+                return
+            self._waiting.add(row_id)
+
+    def sweep_soon(self) -> None:
+        self._sweep_now.set()
+
+    def start(self, deliver: Deliver) -> None:
+        self.deliver = deliver
+        self._workers = [asyncio.create_task(self._work(), name=f"delivery-worker-{n}")
+                         for n in range(self.config.workers)]
+        self._sweeper = asyncio.create_task(self._sweep(), name="delivery-sweeper")
+
+    async def stop(self) -> None:
+        """Stop sweeping; give rows in hand the grace period; leave the rest pending."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        await self._release_queued()
+        for _ in self._workers:
+            self._queue.put_nowait(STOP)
+        if self._workers:
+            _, late = await asyncio.wait(self._workers, timeout=self.config.grace_seconds)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*self._workers, *([self._sweeper] if self._sweeper else []),
+                             return_exceptions=True)
+
+    async def _release_queued(self) -> None:
+        """Rows claimed but not started go back to pending at once, for other processes."""
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, Claim):
+                with contextlib.suppress(Exception):
+                    await finish_outbox_row(self.db, item.id, item.lease, "pending",
+                                            "released at shutdown")
+
+    async def _work(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if item == STOP:
+                return
+            try:
+                await self._process(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("delivery worker failed on outbox row %s; carrying on", item)
+
+    async def _process(self, item: int | Claim) -> None:
+        if isinstance(item, int):
+            self._waiting.discard(item)
+            row = await claim_outbox_row(self.db, item, self.config.lease_seconds)
+            if row is None:
+                return  # not due yet, already done, or another worker has it
+            item = Claim(**row)
+        assert self.deliver is not None, "start() sets the deliverer"
+        try:
+            outcome = await self.deliver(item)
+        except asyncio.CancelledError:
+            # Shutting down mid-delivery: hand the row back rather than wait out the lease.
+            with contextlib.suppress(Exception):
+                await finish_outbox_row(self.db, item.id, item.lease, "pending",
+                                        "interrupted by shutdown")
+            raise
+        except Exception as error:
+            log.exception("delivery of outbox row %s raised", item.id)
+            outcome = Outcome.retry(f"internal error: {type(error).__name__}")
+        await self._record(item, outcome)
+
+    async def _record(self, claim: Claim, outcome: Outcome) -> None:
+        status: str = outcome.status
+        delay = 0.0
+        if status == "retry":
+            if claim.attempts >= self.config.max_attempts:
+                status = "dead"
+            else:
+                status = "pending"
+                delay = retry_delay(claim.attempts, self.config.retry_base_seconds,
+                                    outcome.retry_after)
+        kept = await finish_outbox_row(self.db, claim.id, claim.lease, status,
+                                       outcome.reason or None, delay)
+        if not kept:
+            self.stats.lost_leases += 1
+            log.warning("outbox row %s: lease lost before recording %s", claim.id, status)
+            return
+        self._count(status, outcome.reason)
+        if status in ("dead", "pending"):
+            log.info("outbox row %s %s after attempt %s: %s", claim.id,
+                     "is dead" if status == "dead" else f"retries in {delay:.1f}s",
+                     claim.attempts, outcome.reason)
+
+    def _count(self, status: str, reason: str) -> None:
+        if status == "sent":
+            self.stats.sent += 1
+        elif status == "pending":
+            self.stats.retried += 1
+        elif status == "dead":
+            self.stats.dead += 1
+        else:
+            self.stats.skipped[reason.split(":")[0] or "unknown"] += 1
+
+    async def _sweep(self) -> None:
+        last_prune = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                claimed = await self._claim_due()
+                if loop.time() - last_prune > PRUNE_EVERY_SECONDS:
+                    last_prune = loop.time()
+                    await prune_outbox(self.db)
+            except Exception:
+                log.exception("delivery sweep failed; trying again next sweep")
+                claimed = 0
+            if claimed:
+                continue  # more may be due: keep going while workers keep up
+            self._sweep_now.clear()
+            jittered = self.config.sweep_seconds * random.uniform(0.8, 1.2)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._sweep_now.wait(), jittered)
+
+    async def _claim_due(self) -> int:
+        room = self.config.workers * CLAIM_AHEAD_PER_WORKER - self._queue.qsize()
+        if room <= 0:
+            await asyncio.sleep(0.05)
+            return 0
+        rows = await claim_due_outbox_rows(self.db, room, self.config.lease_seconds)
+        for row in rows:
+            self._queue.put_nowait(Claim(**row))
+        return len(rows)

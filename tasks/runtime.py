@@ -1,0 +1,55 @@
+"""One process's delivery machinery: senders, the queue, its workers and sweeper."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+
+from cache.client import Cache
+from service.config import Settings
+from sql.db import Database
+from tasks.deliver import Deliverer
+from tasks.email import EmailSender
+from tasks.fanout import Fanouts
+from tasks.push import PushSender
+from tasks.queue import DeliveryConfig, DeliveryQueue
+from tasks.work import Backends
+
+
+@dataclass
+class Deliveries:
+    backends: Backends
+    fanouts: Fanouts
+    session: aiohttp.ClientSession
+
+    @property
+    def queue(self) -> DeliveryQueue:
+        return self.backends.queue
+
+
+def delivery_config(settings: Settings) -> DeliveryConfig:
+    return DeliveryConfig(
+        workers=settings.delivery_workers,
+        lease_seconds=settings.delivery_lease_seconds,
+        sweep_seconds=settings.delivery_sweep_seconds,
+        retry_base_seconds=settings.delivery_retry_base_seconds,
+        max_attempts=settings.delivery_max_attempts,
+    )
+
+
+async def start_deliveries(settings: Settings, db: Database, cache: Cache) -> Deliveries:
+    session = aiohttp.ClientSession()
+    fanouts = Fanouts(lease_seconds=settings.delivery_lease_seconds)
+    queue = DeliveryQueue(db, delivery_config(settings))
+    backends = Backends(db, cache, queue)
+    fanouts.backends = backends
+    queue.start(Deliverer(settings, db, EmailSender(settings), PushSender(settings, session),
+                          fanouts))
+    return Deliveries(backends, fanouts, session)
+
+
+async def stop_deliveries(deliveries: Deliveries) -> None:
+    await deliveries.queue.stop()
+    await deliveries.session.close()
+

@@ -1,0 +1,50 @@
+"""A unit of work: one transaction, then what must happen after its commit.
+
+Code that writes notifications or outbox rows records them on the ``Work``; once the
+transaction commits, the affected cache entries are invalidated and the delivery queue is
+woken. Nothing touches Redis or the queue while the transaction is open, and nothing does
+if it rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from cache.client import Cache
+from cache.counters import invalidate_unread_counts
+from sql.db import Cursor, Database
+from tasks.queue import DeliveryQueue
+
+
+@dataclass
+class Work:
+    cur: Cursor
+    outbox_ids: list[int] = field(default_factory=list)
+    unread_changed: dict[str, set[int]] = field(default_factory=dict)
+
+    def queued(self, *row_ids: int | None) -> None:
+        self.outbox_ids.extend(row_id for row_id in row_ids if row_id is not None)
+
+    def unread_count_changed(self, kind: str, *user_ids: int) -> None:
+        self.unread_changed.setdefault(kind, set()).update(user_ids)
+
+
+@dataclass(frozen=True)
+class Backends:
+    """What a unit of work needs; one per process, shared by handlers and tasks."""
+
+    db: Database
+    cache: Cache
+    queue: DeliveryQueue
+
+
+@asynccontextmanager
+async def unit_of_work(backends: Backends, name: str) -> AsyncIterator[Work]:
+    async with backends.db.transaction(name) as cur:
+        work = Work(cur)
+        yield work
+    for kind, user_ids in work.unread_changed.items():
+        await invalidate_unread_counts(backends.cache, kind, user_ids)
+    backends.queue.wake(work.outbox_ids)

@@ -1,0 +1,449 @@
+"""PostgreSQL and Redis servers for the test suite.
+
+Plain functions and classes, no pytest fixtures: conftest calls them from session-scoped
+fixtures. Each server comes from, in order: the ``TEST_DATABASE_URL`` / ``TEST_REDIS_URL``
+environment variable, the default loopback server when it answers, or a throwaway server
+started from local binaries in a temporary directory. Only throwaway servers are ever
+stopped; the machine's own servers are used as they are and never reconfigured.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import glob
+import logging
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Self
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg2
+import redis
+from psycopg2 import sql
+from psycopg2.extensions import make_dsn
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
+POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
+PROBE_TIMEOUT_S = 2
+START_TIMEOUT_S = 30
+REDIS_OPTIONS = ("--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no")
+# PostgreSQL refuses to run as root; these users own a throwaway cluster when we are root.
+UNPRIVILEGED_USERS = ("postgres", "nobody")
+
+POSTGRES_MISSING = (
+    "no PostgreSQL binaries (initdb, pg_ctl, postgres) on PATH or in "
+    f"{POSTGRES_BIN_GLOB}: install the Debian package `postgresql` "
+    "(`make deps` does) or set TEST_DATABASE_URL to a superuser URL"
+)
+REDIS_MISSING = (
+    "no redis-server on PATH: install the Debian package `redis-server` "
+    "(`make deps` does) or set TEST_REDIS_URL"
+)
+
+
+class ServerUnavailableError(RuntimeError):
+    """No server could be found or started for the tests."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def database_url(server_url: str, name: str) -> str:
+    """Return ``server_url`` (a URL or a key=value DSN) pointing at database ``name``."""
+    if "://" not in server_url:
+        return str(make_dsn(server_url, dbname=name))
+    parts = urlsplit(server_url)
+    return urlunsplit(parts._replace(path="/" + quote(name, safe="")))
+
+
+def create_database(admin_url: str, name: str, *, template: str | None = None) -> str:
+    """Create database ``name`` (optionally as a copy of ``template``); return its URL."""
+    query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        query = sql.SQL("{} TEMPLATE {}").format(query, sql.Identifier(template))
+    _execute_autocommit(admin_url, query)
+    return database_url(admin_url, name)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop database ``name`` if it exists, terminating any sessions still connected to it."""
+    query = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    _execute_autocommit(admin_url, query)
+
+
+def _execute_autocommit(url: str, query: sql.Composable) -> None:
+    """Run one statement outside a transaction, as CREATE/DROP DATABASE require."""
+    with contextlib.closing(psycopg2.connect(url, connect_timeout=PROBE_TIMEOUT_S)) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(query)
+
+
+def postgres_answers(url: str) -> bool:
+    """Tell whether ``url`` accepts a connection whose role may create databases."""
+    try:
+        with contextlib.closing(psycopg2.connect(url, connect_timeout=PROBE_TIMEOUT_S)) as conn:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user"
+                )
+                row = cur.fetchone()
+            return bool(row and row[0])
+    except psycopg2.Error:
+        return False
+
+
+def redis_answers(url: str) -> bool:
+    """Tell whether the Redis server at ``url`` answers PING."""
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=PROBE_TIMEOUT_S, socket_timeout=PROBE_TIMEOUT_S
+    )
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def find_postgres_bindir() -> Path | None:
+    """Return a directory holding initdb, pg_ctl and postgres, newest version first."""
+    candidates: list[Path] = []
+    pg_ctl = shutil.which("pg_ctl")
+    if pg_ctl:
+        candidates.append(Path(pg_ctl).resolve().parent)
+    versioned = sorted(glob.glob(POSTGRES_BIN_GLOB), key=_version_key, reverse=True)
+    candidates.extend(Path(path) for path in versioned)
+    for bindir in candidates:
+        if all((bindir / exe).is_file() for exe in ("initdb", "pg_ctl", "postgres")):
+            return bindir
+    return None
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    """Sort /usr/lib/postgresql/<version>/bin numerically by version."""
+    version = Path(path).parent.name
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+def _unprivileged_user() -> pwd.struct_passwd | None:
+    """Return the user to run PostgreSQL as when we are root, else None (run as ourselves)."""
+    if os.geteuid() != 0:
+        return None
+    for name in UNPRIVILEGED_USERS:
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    raise ServerUnavailableError(f"running as root, and none of {UNPRIVILEGED_USERS} exist")
+
+
+def _make_tempdir(prefix: str, owner: pwd.struct_passwd | None) -> Path:
+    """Create a temporary directory, owned by ``owner`` when given (it must reach it)."""
+    base = tempfile.gettempdir()
+    if owner is not None and not _world_traversable(Path(base)):
+        base = "/tmp"  # a private mkdtemp below it, reachable by the owner
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    if owner is not None:
+        os.chown(path, owner.pw_uid, owner.pw_gid)
+    return path
+
+
+def _world_traversable(path: Path) -> bool:
+    """Tell whether every directory from / down to ``path`` may be entered by anyone."""
+    return all(os.stat(p).st_mode & 0o001 for p in [path.resolve(), *path.resolve().parents])
+
+
+def _pick_locale() -> list[str]:
+    """Prefer C.UTF-8 (Unicode-aware ctype, byte-order collation), else the plain C locale."""
+    try:
+        available = subprocess.run(
+            ["locale", "-a"], capture_output=True, text=True, check=True
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        available = []
+    if any(name.lower() in ("c.utf8", "c.utf-8") for name in available):
+        return ["--locale=C.UTF-8"]
+    return ["--no-locale"]
+
+
+class _Throwaway(abc.ABC):
+    """A server of our own in a temporary directory: ``with`` starts it, then closes it."""
+
+    _tempdir: Path | None = None
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Start the server (again) and wait until it answers."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop the server, keeping its directory for a later start."""
+
+    def close(self) -> None:
+        """Stop the server and delete its directory."""
+        try:
+            self.stop()
+        finally:
+            if self._tempdir is not None:
+                shutil.rmtree(self._tempdir, ignore_errors=True)
+                self._tempdir = None
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class ThrowawayPostgres(_Throwaway):
+    """A private PostgreSQL cluster in a temporary directory, for tests that stop it.
+
+    ``start()`` and ``stop()`` may be repeated: the port and the data directory stay the same,
+    so data written before a stop is there after the next start. ``close()`` (or leaving the
+    ``with`` block) stops the server and deletes the directory.
+    """
+
+    def __init__(self, *, port: int | None = None) -> None:
+        bindir = find_postgres_bindir()
+        if bindir is None:
+            raise ServerUnavailableError(POSTGRES_MISSING)
+        self.bindir = bindir
+        self.port = port or free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.running = False
+        self._owner = _unprivileged_user()
+        self._tempdir = None
+
+    @property
+    def datadir(self) -> Path:
+        """The cluster's data directory (exists after the first start)."""
+        if self._tempdir is None:
+            raise RuntimeError("the cluster has not been started yet")
+        return self._tempdir / "data"
+
+    @property
+    def logfile(self) -> Path:
+        """The server's log, quoted in errors when it fails to start."""
+        return self.datadir.parent / "postgres.log"
+
+    def start(self) -> None:
+        """Start the server, creating the cluster the first time; wait until it accepts."""
+        if self.running:
+            return
+        if self._tempdir is None:
+            self._tempdir = _make_tempdir("hireme-pg-", self._owner)
+            try:
+                self._initdb()
+            except BaseException:
+                shutil.rmtree(self._tempdir, ignore_errors=True)
+                self._tempdir = None
+                raise
+        try:
+            self._pg_ctl("start", "-w", "-t", str(START_TIMEOUT_S), "-l", str(self.logfile))
+        except ServerUnavailableError as exc:
+            log = self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
+            raise ServerUnavailableError(f"{exc}\n--- {self.logfile} ---\n{log[-4000:]}") from None
+        self.running = True
+        logger.info("throwaway PostgreSQL up at %s (data in %s)", self.url, self.datadir)
+
+    def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
+        """Stop the server; ``immediate`` stops it the way a crash would."""
+        if not self.running:
+            return
+        self._pg_ctl("stop", "-w", "-t", str(START_TIMEOUT_S), "-m", mode)
+        self.running = False
+
+    def _initdb(self) -> None:
+        """Create a trust-authenticated cluster tuned for speed over durability."""
+        options = ["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", *_pick_locale()]
+        self._run("initdb", "-D", str(self.datadir), *options)
+        settings = {
+            "port": str(self.port),
+            "listen_addresses": "'127.0.0.1'",
+            "unix_socket_directories": f"'{self.datadir.parent}'",
+            "max_connections": "200",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+        }
+        with (self.datadir / "postgresql.conf").open("a") as conf:
+            conf.write("\n# hireme tests\n")
+            conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+
+    def _pg_ctl(self, *args: str) -> None:
+        self._run("pg_ctl", "-D", str(self.datadir), *args)
+
+    def _run(self, exe: str, *args: str) -> None:
+        """Run a PostgreSQL program, as the unprivileged owner when we are root."""
+        owner = self._owner
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+        result = subprocess.run(
+            [str(self.bindir / exe), *args],
+            cwd=self._tempdir,
+            env=env,
+            user=owner.pw_uid if owner else None,
+            group=owner.pw_gid if owner else None,
+            extra_groups=[] if owner else None,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT_S + 10,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServerUnavailableError(
+                f"{exe} {' '.join(args)} failed ({result.returncode}): "
+                f"{result.stdout.strip()} {result.stderr.strip()}"
+            )
+
+
+class ThrowawayRedis(_Throwaway):
+    """A private redis-server without persistence, for tests that stop it.
+
+    ``start()`` and ``stop()`` may be repeated on the same port; keys do not survive a stop.
+    """
+
+    def __init__(self, *, port: int | None = None) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise ServerUnavailableError(REDIS_MISSING)
+        self.executable = exe
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self._tempdir = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        """Start redis-server and wait until it answers PING."""
+        if self._process is not None:
+            return
+        if self._tempdir is None:
+            self._tempdir = _make_tempdir("hireme-redis-", None)
+        logfile = self._tempdir / "redis.log"
+        self._process = subprocess.Popen(
+            [
+                self.executable,
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self._tempdir),
+                *REDIS_OPTIONS,
+                "--logfile",
+                str(logfile),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not redis_answers(self.url):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                log = logfile.read_text(errors="replace") if logfile.exists() else ""
+                raise ServerUnavailableError(f"redis-server did not start on {self.url}:\n{log}")
+            time.sleep(0.05)
+        logger.info("throwaway Redis up at %s", self.url)
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 10 s) and reap it."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def start_throwaway_postgres() -> Iterator[str]:
+    """Run a throwaway PostgreSQL for the block; yield its superuser URL."""
+    with ThrowawayPostgres() as server:
+        yield server.url
+
+
+@contextlib.contextmanager
+def start_throwaway_redis() -> Iterator[str]:
+    """Run a throwaway Redis for the block; yield its URL."""
+    with ThrowawayRedis() as server:
+        yield server.url
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """Yield the admin URL of a PostgreSQL server for the tests.
+
+    ``TEST_DATABASE_URL`` is yielded as given: it must name a role that may CREATE DATABASE
+    (a superuser for DROP ... WITH (FORCE) on others' sessions). Otherwise the loopback
+    default when it answers, otherwise a throwaway server that is stopped afterwards.
+    """
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        yield configured
+    elif postgres_answers(DEFAULT_DATABASE_URL):
+        yield DEFAULT_DATABASE_URL
+    else:
+        try:
+            server = ThrowawayPostgres()
+        except ServerUnavailableError as exc:
+            raise ServerUnavailableError(
+                f"TEST_DATABASE_URL is not set, {DEFAULT_DATABASE_URL} does not answer, and {exc}"
+            ) from None
+        with server:
+            yield server.url
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """Yield the URL of a Redis server for the tests.
+
+    ``TEST_REDIS_URL`` as given, else the loopback default when it answers PING, else a
+    throwaway server that is stopped afterwards.
+    """
+    configured = os.environ.get("TEST_REDIS_URL")
+    if configured:
+        yield configured
+    elif redis_answers(DEFAULT_REDIS_URL):
+        yield DEFAULT_REDIS_URL
+    else:
+        try:
+            server = ThrowawayRedis()
+        except ServerUnavailableError as exc:
+            raise ServerUnavailableError(
+                f"TEST_REDIS_URL is not set, {DEFAULT_REDIS_URL} does not answer, and {exc}"
+            ) from None
+        with server:
+            yield server.url

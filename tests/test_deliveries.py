@@ -1,0 +1,199 @@
+"""End-to-end delivery through the outbox: a real SMTP server, retries, skips, dead rows."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from service.appkeys import BACKENDS, DELIVERIES
+from sql.db import Database
+from tasks.notify import Event, notify_txn
+from tasks.work import unit_of_work
+from tests.conftest import API, ClientFactory, register
+from tests.smtp_sink import SmtpSink
+
+
+async def notify(client: TestClient[Any, Any], event: Event) -> int | None:
+    async with unit_of_work(client.server.app[BACKENDS], "test_notify") as work:
+        return await notify_txn(work, event)
+
+
+async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await predicate():
+            await asyncio.sleep(0.05)
+
+
+async def outbox_statuses(db: Database) -> list[str]:
+    rows = await db.fetch_all("SELECT status FROM outbox ORDER BY id")
+    return [row["status"] for row in rows]
+
+
+async def all_sent(db: Database, count: int) -> bool:
+    return await outbox_statuses(db) == ["sent"] * count
+
+
+def application_event(user_id: int, actor_id: int, **changes: Any) -> Event:
+    fields: dict[str, Any] = {
+        "user_id": user_id, "type": "application_received", "actor_id": actor_id,
+        "related_id": 1, "data": {"job_title": "Pastry <b>chef</b>", "path": "/jobs/1"}}
+    fields.update(changes)
+    return Event(**fields)
+
+
+async def test_welcome_email_arrives_with_a_working_verification_link(
+        client: TestClient[Any, Any], smtp_sink: SmtpSink):
+    user = await register(client)
+    [message] = await smtp_sink.wait_for(1)
+    assert message["To"] == user.email
+    assert message["X-Hireme-Type"] == "welcome"
+    assert "List-Unsubscribe" not in message
+    text = message.get_body(("plain",)).get_content()
+    token = text.split("verify-email?token=")[1].split()[0]
+    response = await client.post(f"{API}/auth/verify_email", json={"token": token})
+    assert response.status == 204
+
+
+async def test_notification_email_has_both_parts_escaping_and_one_click_unsubscribe(
+        client: TestClient[Any, Any], smtp_sink: SmtpSink, db: Database):
+    employer = await register(client, role="employer", first_name="<script>x</script>")
+    seeker = await register(client, first_name="Sam")
+    await smtp_sink.wait_for(2)
+    await notify(client, application_event(employer.id, seeker.id))
+    message = (await smtp_sink.wait_for(3))[-1]
+    assert message["X-Hireme-Type"] == "application_received"
+    html = message.get_body(("html",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "Pastry &lt;b&gt;chef&lt;/b&gt;" in html and "Pastry <b>chef</b>" in text
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = message["List-Unsubscribe"].strip("<>")
+    assert link.startswith("http://hireme.test/api/v1/email/unsubscribe?token=")
+    path = link.removeprefix("http://hireme.test")
+    page = await client.get(path)
+    assert page.status == 200 and "Unsubscribe" in await page.text()
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert (await client.post(path, data="List-Unsubscribe=One-Click")).status == 204
+    prefs = await (await client.get(f"{API}/notifications/preferences",
+                                    headers=employer.headers)).json()
+    assert prefs["email"]["application_received"] is False
+    assert prefs["email"]["job_closed"] is True
+    await notify(client, application_event(employer.id, seeker.id, related_id=2))
+    assert await db.fetch_value("SELECT count(*) FROM outbox WHERE kind = 'email'") == 3
+
+
+async def test_a_tampered_unsubscribe_link_is_refused(client: TestClient[Any, Any]):
+    response = await client.post(f"{API}/email/unsubscribe", params={"token": "abc.def"})
+    assert response.status == 400
+    page = await client.get(f"{API}/email/unsubscribe", params={"token": "abc.def"})
+    assert page.status == 400 and "not valid" in await page.text()
+
+
+async def test_smtp_down_is_retried_with_growing_gaps_then_delivered(
+        client: TestClient[Any, Any], smtp_sink: SmtpSink, db: Database):
+    await smtp_sink.stop()
+    user = await register(client)
+    gaps: list[float] = []
+
+    async def three_attempts_seen() -> bool:
+        row = await db.fetch_one("""
+            SELECT attempts, extract(epoch FROM next_attempt_at - now()) AS wait
+            FROM outbox WHERE status = 'pending'""")
+        if row and row["attempts"] > len(gaps):
+            gaps.append(float(row["wait"]))
+        return len(gaps) >= 3
+
+    await wait_until(three_attempts_seen)
+    assert gaps[0] < gaps[1] < gaps[2]
+    await smtp_sink.start()
+    [message] = await smtp_sink.wait_for(1)
+    assert message["To"] == user.email
+    await wait_until(lambda: all_sent(db, 1))
+
+
+async def test_permanent_smtp_failure_is_dead_after_one_attempt(
+        client: TestClient[Any, Any], smtp_sink: SmtpSink, db: Database):
+    smtp_sink.reject_with = (550, "5.1.1 mailbox unavailable")
+    await register(client)
+
+    async def dead() -> bool:
+        return await outbox_statuses(db) == ["dead"]
+
+    await wait_until(dead)
+    row = await db.fetch_one("SELECT attempts, last_error FROM outbox")
+    assert row is not None and row["attempts"] == 1 and "550" in row["last_error"]
+    assert client.server.app[DELIVERIES].queue.stats.dead == 1
+
+
+async def test_transient_failures_stop_at_the_attempt_limit(
+        make_client: ClientFactory, smtp_sink: SmtpSink, db: Database):
+    client = await make_client(delivery_max_attempts=2, delivery_retry_base_seconds=0.05)
+    smtp_sink.reject_with = (451, "4.3.0 try later")
+    await register(client)
+
+    async def dead() -> bool:
+        return await outbox_statuses(db) == ["dead"]
+
+    await wait_until(dead)
+    assert await db.fetch_value("SELECT attempts FROM outbox") == 2
+
+
+async def test_read_before_send_skips_the_email(client: TestClient[Any, Any],
+                                                smtp_sink: SmtpSink, db: Database):
+    employer, seeker = await register(client, role="employer"), await register(client)
+    await smtp_sink.wait_for(2)
+    notification_id = await notify(client, application_event(employer.id, seeker.id,
+                                                             email_delay_seconds=0.5))
+    await client.post(f"{API}/notifications/{notification_id}/read", headers=employer.headers)
+
+    async def settled() -> bool:
+        return "pending" not in await outbox_statuses(db)
+
+    await wait_until(settled)
+    row = await db.fetch_one("SELECT status, last_error FROM outbox ORDER BY id DESC LIMIT 1")
+    assert row == {"status": "skipped", "last_error": "read in app"}
+    assert len(smtp_sink.messages) == 2
+
+
+async def test_preference_off_writes_no_email(client: TestClient[Any, Any], db: Database):
+    employer, seeker = await register(client, role="employer"), await register(client)
+    await client.put(f"{API}/notifications/preferences", headers=employer.headers,
+                     json={"email": {"application_received": False}})
+    await notify(client, application_event(employer.id, seeker.id))
+    assert await db.fetch_value(
+        "SELECT count(*) FROM outbox WHERE payload->>'email_type' = 'application_received'") == 0
+    assert await db.fetch_value("SELECT count(*) FROM notifications") == 1
+
+
+async def test_suspended_user_gets_no_email(client: TestClient[Any, Any], smtp_sink: SmtpSink,
+                                            db: Database):
+    employer, seeker = await register(client, role="employer"), await register(client)
+    await smtp_sink.wait_for(2)
+    await db.execute("UPDATE users SET suspended_at = now() WHERE id = %(id)s",
+                     {"id": employer.id})
+    await notify(client, application_event(employer.id, seeker.id))
+
+    async def settled() -> bool:
+        return "pending" not in await outbox_statuses(db)
+
+    await wait_until(settled)
+    assert (await outbox_statuses(db))[-1] == "skipped"
+    assert len(smtp_sink.messages) == 2
+
+
+async def test_a_killed_process_lease_is_reclaimed_by_the_sweeper(
+        client: TestClient[Any, Any], smtp_sink: SmtpSink, db: Database):
+    user = await register(client)
+    await smtp_sink.wait_for(1)
+    # As a process killed mid-delivery leaves it: claimed, lease already run out.
+    await db.execute("""
+        INSERT INTO outbox (kind, payload, idempotency_key, status, attempts, locked_until)
+        VALUES ('email', %(payload)s, 'orphan', 'sending', 1, now() - interval '1 second')""",
+        {"payload": f'{{"email_type": "password_reset", "user_id": {user.id}, '
+                    f'"context": {{"reset_token": "abc"}}}}'})
+    messages = await smtp_sink.wait_for(2)
+    assert messages[-1]["X-Hireme-Type"] == "password_reset"
+    await wait_until(lambda: all_sent(db, 2))
+

@@ -1,0 +1,152 @@
+"""run.py as a real command line, each case in its own subprocess; nothing is mocked."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from service.config import VARIABLES
+from tests.servers import create_database, drop_database, free_port
+
+RUN_PY = Path(__file__).resolve().parents[1] / "run.py"
+SECRET_KEY = "k" * 40
+
+
+def environment(**variables: str) -> dict[str, str]:
+    """This process's environment without any hireme variable, plus ``variables``."""
+    names = {var.name for var in VARIABLES}
+    env = {key: value for key, value in os.environ.items() if key not in names}
+    return env | variables
+
+
+def run_cli(*args: str, cwd: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(RUN_PY), *args], cwd=cwd,
+                          env=environment(**variables), capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def decode_base64url(text: str) -> bytes:
+    assert "=" not in text
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def test_vapid_prints_a_matching_p256_key_pair(tmp_path: Path) -> None:
+    result = run_cli("vapid", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert set(lines) == {"VAPID_PRIVATE_KEY", "VAPID_PUBLIC_KEY"}
+    private = decode_base64url(lines["VAPID_PRIVATE_KEY"])
+    public = decode_base64url(lines["VAPID_PUBLIC_KEY"])
+    assert len(private) == 32
+    assert len(public) == 65
+    assert public[0] == 4  # uncompressed point
+    key = ec.derive_private_key(int.from_bytes(private, "big"), ec.SECP256R1())
+    derived = key.public_key().public_bytes(serialization.Encoding.X962,
+                                            serialization.PublicFormat.UncompressedPoint)
+    assert derived == public
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("PORT", "abc"),
+    ("DATABASE_URL", "mysql://x"),
+])
+def test_a_bad_value_exits_2_naming_the_variable(tmp_path: Path, name: str, value: str) -> None:
+    result = run_cli("serve", cwd=tmp_path, SECRET_KEY=SECRET_KEY, **{name: value})
+
+    assert result.returncode == 2
+    assert name in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_database_url_without_secret_key_exits_naming_it(tmp_path: Path) -> None:
+    result = run_cli("serve", cwd=tmp_path, DATABASE_URL="postgresql://u@127.0.0.1:1/db")
+
+    assert result.returncode == 2
+    assert "SECRET_KEY" in result.stderr
+
+
+# ---- serve: the supervisor and its workers ---------------------------------------------------
+
+def children(pid: int) -> set[int]:
+    """The direct child processes of ``pid``."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def health_is_ok(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError):
+        return False
+
+
+@pytest.fixture
+def fresh_database_url(postgres_admin_url: str) -> Iterator[str]:
+    """An empty database, for `serve` to migrate itself."""
+    name = f"hireme_run_{uuid.uuid4().hex[:12]}"
+    yield create_database(postgres_admin_url, name)
+    drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture
+def supervisor(tmp_path: Path, fresh_database_url: str, redis_url: str,
+               redis_prefix: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``run.py serve`` with two workers on a free port; killed if a test leaves it running."""
+    port = free_port()
+    env = environment(DATABASE_URL=fresh_database_url, REDIS_URL=redis_url,
+                      REDIS_PREFIX=redis_prefix, SECRET_KEY=SECRET_KEY, BIND="127.0.0.1",
+                      PORT=str(port), WEB_CONCURRENCY="2")
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen([sys.executable, str(RUN_PY), "serve"], cwd=tmp_path,
+                                   env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: process.poll() is not None or health_is_ok(port), "GET /health", 60)
+        assert process.poll() is None, log.read_text()
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def test_serve_keeps_its_workers_and_stops_on_sigterm(
+        supervisor: tuple[subprocess.Popen[bytes], int]) -> None:
+    process, port = supervisor
+    wait_for(lambda: len(children(process.pid)) == 2, "two workers")
+    first, second = sorted(children(process.pid))
+
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: len(children(process.pid) - {second}) == 1
+             and first not in children(process.pid), "a replacement worker")
+    assert second in children(process.pid)
+    wait_for(lambda: health_is_ok(port), "GET /health after the restart")
+    workers = children(process.pid)
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
