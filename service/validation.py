@@ -42,29 +42,43 @@ def decode_query(query: Mapping[str, str], schema: type[S]) -> S:
 
 def convert_fields(data: dict[str, Any], schema: type[S], *, strict: bool) -> S:
     errors: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    known = set()
-    for field in msgspec.structs.fields(schema):
-        known.add(field.encode_name)
-        if field.encode_name not in data:
-            if field.required:
-                errors[field.encode_name] = "is required"
-            continue
-        try:
-            values[field.name] = msgspec.convert(
-                data[field.encode_name], _without_unset(field.type), strict=strict)
-        except msgspec.ValidationError as error:
-            name, reason = _describe(field.encode_name, str(error))
-            errors[name] = reason
-    for name in data.keys() - known:
-        errors[name] = "is not a known field"
-    if errors:
+    instance = _convert_struct(data, schema, strict, "", errors)
+    if errors or instance is None:
         raise ValidationFailed(errors)
-    instance = schema(**values)
     check = getattr(instance, "check", None)
     if check is not None and (problems := check()):
         raise ValidationFailed(problems)
     return instance
+
+
+def _convert_struct(data: dict[str, Any], schema: type[S], strict: bool, prefix: str,
+                    errors: dict[str, str]) -> S | None:
+    """Convert field by field, recording every problem under its dotted name."""
+    values: dict[str, Any] = {}
+    known = set()
+    for field in msgspec.structs.fields(schema):
+        known.add(field.encode_name)
+        name = prefix + field.encode_name
+        if field.encode_name not in data:
+            if field.required:
+                errors[name] = "is required"
+            continue
+        value, annotation = data[field.encode_name], _without_unset(field.type)
+        if isinstance(value, dict) and _is_struct(annotation):
+            values[field.name] = _convert_struct(value, annotation, strict, f"{name}.", errors)
+            continue
+        try:
+            values[field.name] = msgspec.convert(value, annotation, strict=strict)
+        except msgspec.ValidationError as error:
+            path, reason = _describe(name, str(error))
+            errors[path] = reason
+    for name in data.keys() - known:
+        errors[prefix + name] = "is not a known field"
+    return None if errors else schema(**values)
+
+
+def _is_struct(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, msgspec.Struct)
 
 
 def _without_unset(annotation: Any) -> Any:

@@ -24,6 +24,7 @@ from service.app import create_app
 from service.config import RateLimit, Settings
 from sql.db import Database, PoolConfig, open_database
 from sql.migrate import apply_migrations
+from tests.push_service import PushService
 from tests.servers import create_database, drop_database, postgres_server, redis_server
 from tests.smtp_sink import SmtpSink
 
@@ -90,6 +91,15 @@ async def smtp_sink() -> AsyncIterator[SmtpSink]:
     await sink.start()
     yield sink
     await sink.stop()
+
+
+@pytest.fixture
+async def push_service() -> AsyncIterator[PushService]:
+    """A real web push service: checks VAPID, decrypts payloads, can be told to fail."""
+    service = PushService()
+    await service.start()
+    yield service
+    await service.stop()
 
 
 @pytest.fixture
