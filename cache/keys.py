@@ -37,6 +37,16 @@ class Keys:
         base = f"{self.prefix}unread:{kind}:{user_id}"
         return VersionedKey(value=base, generation=f"{base}:gen")
 
+    def job_page(self, category: str | None) -> VersionedKey:
+        """Page 1 of open jobs (optionally of one category); one generation for all lists."""
+        name = "*" if category is None else category
+        return VersionedKey(value=f"{self.prefix}jobs:page1:{name}",
+                            generation=f"{self.prefix}jobs:lists:gen")
+
+    def job(self, job_id: int) -> VersionedKey:
+        base = f"{self.prefix}job:{job_id}"
+        return VersionedKey(value=base, generation=f"{base}:gen")
+
     def pattern(self) -> str:
         """Matches every key of this deployment (tests clean up with it)."""
         return f"{self.prefix}*"

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service import auth, health, notifications, push, unsubscribe, users
+from service import (
+    applications,
+    auth,
+    health,
+    jobs,
+    messages,
+    notifications,
+    push,
+    unsubscribe,
+    users,
+)
 
 API = "/api/v1"
 
@@ -44,4 +54,33 @@ def add_routes(app: web.Application) -> None:
         web.get(f"{API}/email/unsubscribe", unsubscribe.confirm_page,
                 name="email_unsubscribe_page"),
         web.post(f"{API}/email/unsubscribe", unsubscribe.unsubscribe, name="email_unsubscribe"),
+        web.post(f"{API}/jobs", jobs.create_job, name="create_job"),
+        web.get(f"{API}/jobs", jobs.list_jobs, name="list_jobs"),
+        web.get(f"{API}/jobs/{{id}}", jobs.get_job, name="get_job"),
+        web.patch(f"{API}/jobs/{{id}}", jobs.update_job, name="update_job"),
+        web.delete(f"{API}/jobs/{{id}}", jobs.delete_job, name="delete_job"),
+        web.post(f"{API}/jobs/{{id}}/save", jobs.save_job, name="save_job"),
+        web.delete(f"{API}/jobs/{{id}}/save", jobs.unsave_job, name="unsave_job"),
+        web.get(f"{API}/me/saved_jobs", jobs.list_saved_jobs, name="list_saved_jobs"),
+        web.post(f"{API}/jobs/{{id}}/applications", applications.apply, name="apply"),
+        web.get(f"{API}/jobs/{{id}}/applications", applications.list_for_job,
+                name="list_job_applications"),
+        web.get(f"{API}/me/applications", applications.list_mine, name="list_my_applications"),
+        web.get(f"{API}/applications/{{id}}", applications.get_application,
+                name="get_application"),
+        web.patch(f"{API}/applications/{{id}}", applications.change_status,
+                  name="change_application_status"),
+        web.delete(f"{API}/applications/{{id}}", applications.withdraw,
+                   name="withdraw_application"),
+        web.post(f"{API}/conversations", messages.create_conversation,
+                 name="create_conversation"),
+        web.get(f"{API}/conversations", messages.list_conversations, name="list_conversations"),
+        web.get(f"{API}/conversations/{{id}}/messages", messages.list_messages,
+                name="list_messages"),
+        web.post(f"{API}/conversations/{{id}}/messages", messages.send_message,
+                 name="send_message"),
+        web.post(f"{API}/conversations/{{id}}/read", messages.read_conversation,
+                 name="read_conversation"),
+        web.get(f"{API}/messages/unread_count", messages.unread_count,
+                name="messages_unread_count"),
     ])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sql.db import Cursor, Database, Row
@@ -126,3 +126,22 @@ MARK_EMAIL_VERIFIED = "UPDATE users SET email_verified = true WHERE id = %(user_
 
 async def mark_email_verified_txn(cur: Cursor, user_id: int) -> None:
     await cur.execute(MARK_EMAIL_VERIFIED, {"user_id": user_id})
+
+
+SELECT_PROFILES = f"""
+    SELECT {PROFILE_COLUMNS},
+           EXISTS (SELECT 1 FROM follows f
+                   WHERE f.follower_id = %(viewer_id)s AND f.followed_id = u.id) AS followed_by_me
+    FROM users u
+    WHERE u.id = ANY(%(ids)s::bigint[])
+"""
+
+
+async def get_profiles(db: Database, user_ids: Collection[int], viewer_id: int, *,
+                       stale_ok: bool = True) -> dict[int, Row]:
+    """Public profiles by id in one query (hydrating lists without N+1); missing ids absent."""
+    if not user_ids:
+        return {}
+    rows = await db.fetch_all(SELECT_PROFILES, {"ids": list(set(user_ids)),
+                                                "viewer_id": viewer_id}, stale_ok=stale_ok)
+    return {row["id"]: row for row in rows}

@@ -12,6 +12,7 @@ from sql.db import Database
 from tasks.deliver import Deliverer
 from tasks.email import EmailSender
 from tasks.fanout import Fanouts
+from tasks.jobs import JOB_CLOSED, notify_job_closed_batch
 from tasks.push import PushSender
 from tasks.queue import DeliveryConfig, DeliveryQueue
 from tasks.work import Backends
@@ -41,6 +42,7 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
 async def start_deliveries(settings: Settings, db: Database, cache: Cache) -> Deliveries:
     session = aiohttp.ClientSession()
     fanouts = Fanouts(lease_seconds=settings.delivery_lease_seconds)
+    fanouts.register(JOB_CLOSED, notify_job_closed_batch)
     queue = DeliveryQueue(db, delivery_config(settings))
     backends = Backends(db, cache, queue)
     fanouts.backends = backends

@@ -8,7 +8,7 @@ if it rolls back.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -16,19 +16,6 @@ from cache.client import Cache
 from cache.counters import invalidate_unread_counts
 from sql.db import Cursor, Database
 from tasks.queue import DeliveryQueue
-
-
-@dataclass
-class Work:
-    cur: Cursor
-    outbox_ids: list[int] = field(default_factory=list)
-    unread_changed: dict[str, set[int]] = field(default_factory=dict)
-
-    def queued(self, *row_ids: int | None) -> None:
-        self.outbox_ids.extend(row_id for row_id in row_ids if row_id is not None)
-
-    def unread_count_changed(self, kind: str, *user_ids: int) -> None:
-        self.unread_changed.setdefault(kind, set()).update(user_ids)
 
 
 @dataclass(frozen=True)
@@ -40,11 +27,32 @@ class Backends:
     queue: DeliveryQueue
 
 
+@dataclass
+class Work:
+    cur: Cursor
+    backends: Backends
+    outbox_ids: list[int] = field(default_factory=list)
+    unread_changed: dict[str, set[int]] = field(default_factory=dict)
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def queued(self, *row_ids: int | None) -> None:
+        self.outbox_ids.extend(row_id for row_id in row_ids if row_id is not None)
+
+    def unread_count_changed(self, kind: str, *user_ids: int) -> None:
+        self.unread_changed.setdefault(kind, set()).update(user_ids)
+
+    def then(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Run ``action`` after a successful commit (e.g. update a Redis structure)."""
+        self.after_commit.append(action)
+
+
 @asynccontextmanager
 async def unit_of_work(backends: Backends, name: str) -> AsyncIterator[Work]:
     async with backends.db.transaction(name) as cur:
-        work = Work(cur)
+        work = Work(cur, backends)
         yield work
     for kind, user_ids in work.unread_changed.items():
         await invalidate_unread_counts(backends.cache, kind, user_ids)
+    for action in work.after_commit:
+        await action()
     backends.queue.wake(work.outbox_ids)

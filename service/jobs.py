@@ -1,0 +1,199 @@
+"""/jobs and saved jobs: post, find, change, close, delete, save."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from cache.jobs import fill_job, fill_job_page, invalidate_jobs, read_job, read_job_page
+from service.appkeys import BACKENDS, CACHE, DATABASE
+from service.authn import Principal, authenticate, require_employer
+from service.errors import Forbidden, NotFound, ValidationFailed
+from service.paging import decode_cursor, encode_cursor
+from service.responses import from_row, json_answer, no_content, path_id, read_body
+from service.schemas import (
+    Job,
+    JobCreate,
+    JobsQuery,
+    JobUpdate,
+    Page,
+    PageQuery,
+    PublicProfile,
+)
+from service.validation import decode_query
+from sql import jobs
+from sql.db import ForeignKeyViolation
+from sql.users import get_profiles
+from tasks.jobs import enqueue_job_closed_txn
+from tasks.work import unit_of_work
+
+DEFAULT_LIFETIME = timedelta(days=30)
+CACHED_PAGE_SIZE = 20
+
+
+async def job_answers(request: web.Request, rows: list[dict[str, Any]],
+                      viewer_id: int) -> list[Job]:
+    """Job rows → answers: employers and the caller's saved flags in two batched queries."""
+    db = request.app[DATABASE]
+    profiles = await get_profiles(db, {row["employer_id"] for row in rows}, viewer_id)
+    saved = await jobs.saved_among(db, viewer_id, [row["id"] for row in rows])
+    return [from_row({**row, "employer": from_row(profiles[row["employer_id"]], PublicProfile),
+                      "saved_by_me": row["id"] in saved}, Job)
+            for row in rows if row["employer_id"] in profiles]
+
+
+async def create_job(request: web.Request) -> web.Response:
+    principal = await require_employer(request)
+    body = await read_body(request, JobCreate)
+    async with unit_of_work(request.app[BACKENDS], "create_job") as work:
+        row = await jobs.insert_job_txn(work.cur, {**msgspec.structs.asdict(body),
+                                                   "employer_id": principal.user_id})
+    await invalidate_jobs(request.app[CACHE], [row["id"]])
+    [answer] = await job_answers(request, [row], principal.user_id)
+    return json_answer(answer, status=201)
+
+
+async def get_job(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    job_id = path_id(request)
+    cache = request.app[CACHE]
+    row, generation = await read_job(cache, job_id)
+    if row is None or _expired_while_cached(row):
+        row = await jobs.get_job(request.app[DATABASE], job_id)
+        if row is None:
+            raise NotFound()
+        if generation is not None:
+            await fill_job(cache, job_id, generation, row)
+    [answer] = await job_answers(request, [row], principal.user_id)
+    return json_answer(answer)
+
+
+def _expired_while_cached(row: dict[str, Any]) -> bool:
+    """A cached open job whose expiry has passed must be read again (it is closed now)."""
+    expires_at = row["expires_at"]
+    if isinstance(expires_at, str):
+        expires_at = datetime.fromisoformat(expires_at)
+    return bool(row["status"] == "open" and expires_at <= datetime.now(UTC))
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    query = decode_query(request.query, JobsQuery)
+    filters = {"category": query.category, "location": query.location,
+               "employer_id": query.employer_id, "remote": query.remote, "q": query.q}
+    cacheable = (query.status == "open" and query.cursor is None
+                 and query.limit == CACHED_PAGE_SIZE
+                 and all(value is None for name, value in filters.items() if name != "category"))
+    rows = await (_cached_first_page(request, query.category) if cacheable
+                  else _query_jobs(request, query, filters))
+    items = await job_answers(request, rows[: query.limit], principal.user_id)
+    next_cursor = None
+    if len(rows) > query.limit:
+        last = rows[query.limit - 1]
+        keys = ([last["rank"]] if query.q else []) + [last["created_at"], last["id"]]
+        next_cursor = encode_cursor(*keys)
+    return json_answer(Page(items=items, next_cursor=next_cursor))
+
+
+async def _query_jobs(request: web.Request, query: JobsQuery,
+                      filters: dict[str, Any]) -> list[dict[str, Any]]:
+    after = None
+    if query.cursor:
+        kinds = (float, datetime, int) if query.q else (datetime, int)
+        after = decode_cursor(query.cursor, *kinds)
+    return await jobs.list_jobs(request.app[DATABASE], filters, status=query.status,
+                                after=after, limit=query.limit + 1)
+
+
+async def _cached_first_page(request: web.Request, category: str | None) -> list[dict[str, Any]]:
+    cache = request.app[CACHE]
+    rows, generation = await read_job_page(cache, category)
+    if rows is not None and not any(_expired_while_cached(row) for row in rows):
+        return [_typed(row) for row in rows]
+    rows = await jobs.list_jobs(request.app[DATABASE], {"category": category}, status="open",
+                                after=None, limit=CACHED_PAGE_SIZE + 1)
+    await fill_job_page(cache, category, generation, rows)
+    return rows
+
+
+def _typed(row: dict[str, Any]) -> dict[str, Any]:
+    """A cached row's timestamps back as datetimes (the cursor is built from them)."""
+    return {**row, "created_at": datetime.fromisoformat(row["created_at"])}
+
+
+async def update_job(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    job_id = path_id(request)
+    body = await read_body(request, JobUpdate)
+    changes = {name: value for name, value in msgspec.structs.asdict(body).items()
+               if value is not msgspec.UNSET}
+    async with unit_of_work(request.app[BACKENDS], "update_job") as work:
+        job = await jobs.lock_job_txn(work.cur, job_id)
+        if job is None:
+            raise NotFound()
+        _check_owner(job, principal)
+        _check_salaries({**job, **changes})
+        if changes.get("status") == "open" and job["expires_at"] <= datetime.now(UTC):
+            changes.setdefault("expires_at", datetime.now(UTC) + DEFAULT_LIFETIME)
+        row = await jobs.update_job_txn(work.cur, job_id, changes) if changes else job
+        if job["status"] == "open" and row["status"] == "closed" and "status" in changes:
+            await enqueue_job_closed_txn(work, row)
+    await invalidate_jobs(request.app[CACHE], [job_id])
+    [answer] = await job_answers(request, [row], principal.user_id)
+    return json_answer(answer)
+
+
+def _check_owner(job: dict[str, Any], principal: Principal) -> None:
+    if job["employer_id"] != principal.user_id:
+        raise Forbidden("Only the employer who posted this job can change it.")
+
+
+def _check_salaries(merged: dict[str, Any]) -> None:
+    low, high = merged.get("salary_min"), merged.get("salary_max")
+    if low is not None and high is not None and low > high:
+        raise ValidationFailed({"salary_min": "must not exceed salary_max"})
+
+
+async def delete_job(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    job_id = path_id(request)
+    async with unit_of_work(request.app[BACKENDS], "delete_job") as work:
+        job = await jobs.lock_job_txn(work.cur, job_id)
+        if job is None:
+            raise NotFound()
+        if not principal.is_admin:
+            _check_owner(job, principal)
+        await jobs.delete_job_txn(work.cur, job_id)
+    await invalidate_jobs(request.app[CACHE], [job_id])
+    return no_content()
+
+
+async def save_job(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    try:
+        created = await jobs.save_job(request.app[DATABASE], principal.user_id, path_id(request))
+    except ForeignKeyViolation:
+        raise NotFound() from None
+    return web.Response(status=201 if created else 200)
+
+
+async def unsave_job(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    await jobs.unsave_job(request.app[DATABASE], principal.user_id, path_id(request))
+    return no_content()
+
+
+async def list_saved_jobs(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    query = decode_query(request.query, PageQuery)
+    after = decode_cursor(query.cursor, datetime, int) if query.cursor else None
+    rows = await jobs.list_saved_jobs(request.app[DATABASE], principal.user_id, after,
+                                      query.limit + 1)
+    items = await job_answers(request, rows[: query.limit], principal.user_id)
+    more = len(rows) > query.limit
+    last = rows[query.limit - 1] if more else None
+    next_cursor = encode_cursor(last["saved_at"], last["id"]) if last else None
+    return json_answer(Page(items=items, next_cursor=next_cursor))

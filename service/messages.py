@@ -1,0 +1,173 @@
+"""/conversations and /messages: direct messages between two users.
+
+A conversation exists only for its two participants: to anyone else every path under it is
+a 404, decided by the SQL (sql/messages.py), never after fetching.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from service.appkeys import BACKENDS, SETTINGS
+from service.authn import authenticate
+from service.errors import Forbidden, NotFound, ValidationFailed
+from service.notifications import load_unread_counts
+from service.paging import decode_cursor, encode_cursor
+from service.responses import from_row, json_answer, no_content, path_id, read_body
+from service.schemas import (
+    Conversation,
+    ConversationCreate,
+    Count,
+    Message,
+    MessageCreate,
+    Page,
+    PageQuery,
+    PublicProfile,
+)
+from service.validation import decode_query
+from sql import messages, users
+from sql.db import Database, Row
+from tasks.notify import Event, notify_txn
+from tasks.work import unit_of_work
+
+PREVIEW_LENGTH = 100
+BLOCKED = "Messages between you and this user are blocked."
+
+
+async def create_conversation(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    body = await read_body(request, ConversationCreate)
+    if body.user_id == principal.user_id:
+        raise ValidationFailed({"user_id": "cannot be yourself"})
+    db = request.app[BACKENDS].db
+    opened = await messages.get_or_create_conversation(db, principal.user_id, body.user_id)
+    if opened is None:
+        raise NotFound()
+    if opened.blocked or opened.conversation_id is None:
+        raise Forbidden(BLOCKED)
+    row = await messages.get_conversation(db, opened.conversation_id, principal.user_id)
+    if row is None:  # the other user's account was erased meanwhile
+        raise NotFound()
+    [conversation] = await _conversations(db, [row], principal.user_id)
+    return json_answer(conversation, 201 if opened.created else 200)
+
+
+async def list_conversations(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    query = decode_query(request.query, PageQuery)
+    before = decode_cursor(query.cursor, datetime, int) if query.cursor else None
+    db = request.app[BACKENDS].db
+    rows = await messages.list_conversations(db, principal.user_id, before=before,
+                                             limit=query.limit + 1)
+    page = rows[: query.limit]
+    items = await _conversations(db, page, principal.user_id)
+    more = len(rows) > query.limit
+    next_cursor = encode_cursor(page[-1]["updated_at"], page[-1]["id"]) if more else None
+    return json_answer(Page(items=items, next_cursor=next_cursor))
+
+
+async def _conversations(db: Database, rows: list[Row], viewer_id: int) -> list[Conversation]:
+    """Conversation rows with their other users' profiles, fetched in one query."""
+    profiles = await users.get_profiles(db, {row["other_id"] for row in rows}, viewer_id)
+    return [Conversation(id=row["id"],
+                         other_user=from_row(profiles[row["other_id"]], PublicProfile),
+                         last_message=_last_message(row), unread_count=row["unread_count"],
+                         updated_at=row["updated_at"])
+            for row in rows if row["other_id"] in profiles]
+
+
+def _last_message(row: Row) -> Message | None:
+    if row["last_id"] is None:
+        return None
+    last: dict[str, Any] = {key.removeprefix("last_"): value for key, value in row.items()
+                            if key.startswith("last_")}
+    return from_row(last, Message)
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    conversation_id = path_id(request)
+    query = decode_query(request.query, PageQuery)
+    before = decode_cursor(query.cursor, datetime, int) if query.cursor else None
+    rows = await messages.list_messages(request.app[BACKENDS].db, conversation_id,
+                                        principal.user_id, before=before,
+                                        limit=query.limit + 1)
+    if rows is None:
+        raise NotFound()
+    items = [from_row(row, Message) for row in rows[: query.limit]]
+    more = len(rows) > query.limit
+    next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
+    return json_answer(Page(items=items, next_cursor=next_cursor))
+
+
+async def send_message(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    conversation_id = path_id(request)
+    body = await read_body(request, MessageCreate)
+    delay = request.app[SETTINGS].message_email_delay
+    async with unit_of_work(request.app[BACKENDS], "send_message") as work:
+        target = await messages.lock_conversation_txn(work.cur, conversation_id,
+                                                      principal.user_id)
+        if target is None:
+            raise NotFound()
+        if target["blocked"]:
+            raise Forbidden(BLOCKED)
+        row = await messages.insert_message_txn(work.cur, conversation_id, principal.user_id,
+                                                target["other_id"], body.body)
+        await notify_txn(work, _message_event(row, delay))
+        work.unread_count_changed("messages", row["receiver_id"])
+    return json_answer(from_row(row, Message), 201)
+
+
+def _message_event(row: Row, email_delay_seconds: float) -> Event:
+    """The receiver's one `message` notification per conversation, refreshed by each message.
+
+    Every message is pushed (one Topic per conversation, so an undelivered push is
+    replaced); the email reminder is keyed by the unread streak's first message, so the
+    streak's later messages add no email, and a new streak (after a read) gets its own.
+    """
+    conversation_id = row["conversation_id"]
+    return Event(
+        user_id=row["receiver_id"], type="message", actor_id=row["sender_id"],
+        related_id=conversation_id,
+        data={"conversation_id": conversation_id, "preview": row["body"][:PREVIEW_LENGTH],
+              "path": f"/conversations/{conversation_id}"},
+        dedup_key=_notification_key(conversation_id), refresh=True,
+        event_key=f"message-{row['id']}", topic=f"conversation-{conversation_id}",
+        email_delay_seconds=email_delay_seconds,
+        email_key=_reminder_key(conversation_id, row["receiver_id"], row["streak_first_id"]))
+
+
+def _notification_key(conversation_id: int) -> str:
+    return f"message:{conversation_id}"
+
+
+def _reminder_key(conversation_id: int, receiver_id: int, streak_first_id: int) -> str:
+    return f"message-reminder:{conversation_id}:{receiver_id}:{streak_first_id}"
+
+
+async def read_conversation(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    conversation_id = path_id(request)
+    user_id = principal.user_id
+    async with unit_of_work(request.app[BACKENDS], "read_conversation") as work:
+        if await messages.lock_conversation_txn(work.cur, conversation_id, user_id) is None:
+            raise NotFound()
+        state = await messages.mark_conversation_read_txn(
+            work.cur, conversation_id, user_id, _notification_key(conversation_id))
+        if state.streak_first_id is not None:
+            await messages.skip_pending_email_txn(
+                work.cur, _reminder_key(conversation_id, user_id, state.streak_first_id))
+            work.unread_count_changed("messages", user_id)
+        if state.notification_read:
+            work.unread_count_changed("notifications", user_id)
+    return no_content()
+
+
+async def unread_count(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    counts = await load_unread_counts(request, principal.user_id)
+    return json_answer(Count(count=counts["messages"]))
