@@ -89,3 +89,20 @@ async def test_database_down_is_503_then_recovers(make_client: ClientFactory):
         login = await client.post(f"{API}/auth/login",
                                   json={"email": "a@example.com", "password": "whatever"})
         assert login.status == 401
+
+
+async def test_a_request_past_the_timeout_is_503_not_a_hang(make_client: ClientFactory):
+    client = await make_client(request_timeout=0.001)  # argon2 alone takes longer
+    response = await client.post(f"{API}/auth/register", json={
+        "email": "slow@example.com", "password": "correct horse battery",
+        "first_name": "S", "last_name": "Low", "role": "job_seeker"})
+    assert response.status == 503
+    assert (await response.json())["error"]["code"] == "unavailable"
+
+
+async def test_no_error_answer_leaks_internals(client: TestClient[Any, Any]):
+    response = await client.post(f"{API}/auth/login", data=b'{"email": []}')
+    body = await response.text()
+    assert response.status == 422
+    for leak in ("Traceback", "psycopg2", "SELECT", "password_hash"):
+        assert leak not in body

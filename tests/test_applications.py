@@ -34,6 +34,7 @@ async def emails_of_type(sink: SmtpSink, kind: str, count: int) -> list[Any]:
 async def test_apply_counts_notifies_and_emails_the_employer(
         client: TestClient[Any, Any], employer: Account, user: Account, smtp_sink: SmtpSink):
     job = await post_job(client, employer)
+    assert (await client.get(f"{API}/jobs/{job['id']}", headers=user.headers)).status == 200
     response = await apply(client, user, job["id"], resume_url="https://cv.example/ada.pdf")
     assert response.status == 201
     application = await response.json()
