@@ -149,7 +149,7 @@ async def test_read_before_send_skips_the_email(client: TestClient[Any, Any],
     await client.post(f"{API}/notifications/{notification_id}/read", headers=employer.headers)
 
     async def settled() -> bool:
-        return "pending" not in await outbox_statuses(db)
+        return not {"pending", "sending"} & set(await outbox_statuses(db))
 
     await wait_until(settled)
     row = await db.fetch_one("SELECT status, last_error FROM outbox ORDER BY id DESC LIMIT 1")
@@ -176,7 +176,7 @@ async def test_suspended_user_gets_no_email(client: TestClient[Any, Any], smtp_s
     await notify(client, application_event(employer.id, seeker.id))
 
     async def settled() -> bool:
-        return "pending" not in await outbox_statuses(db)
+        return not {"pending", "sending"} & set(await outbox_statuses(db))
 
     await wait_until(settled)
     assert (await outbox_statuses(db))[-1] == "skipped"
