@@ -35,6 +35,7 @@ from service import localrun
 from service.app import create_app
 from service.config import ConfigError, Settings, load_settings
 from service.middleware import RequestIdFilter
+from sql.db import DatabaseUnavailable
 from sql.migrate import apply_migrations
 
 log = logging.getLogger("hireme.run")
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
             return SETTINGS_COMMANDS[command](settings)
     except localrun.LocalRunError as error:
         print(f"local trial run: {error}", file=sys.stderr)
+        return 1
+    except DatabaseUnavailable as error:
+        print(f"database unavailable: {error}", file=sys.stderr)
         return 1
 
 

@@ -14,6 +14,9 @@ import logging
 from pathlib import Path
 
 import aiopg
+import psycopg2
+
+from sql.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,17 @@ def migration_files() -> list[Path]:
 
 
 async def apply_migrations(dsn: str) -> list[str]:
-    """Apply the pending migrations; returns the file names applied (empty when up to date)."""
+    """Apply the pending migrations; returns the file names applied (empty when up to date).
+
+    An unreachable server raises DatabaseUnavailable, so callers can say so plainly.
+    """
+    try:
+        return await _apply_pending(dsn)
+    except (psycopg2.OperationalError, OSError) as error:
+        raise DatabaseUnavailable(f"cannot reach PostgreSQL to migrate: {error}") from error
+
+
+async def _apply_pending(dsn: str) -> list[str]:
     async with (
         aiopg.connect(dsn, timeout=CONNECT_TIMEOUT_S, enable_hstore=False,
                       enable_uuid=False) as conn,
@@ -55,7 +68,6 @@ async def apply_migrations(dsn: str) -> list[str]:
         pending = [path for path in migration_files() if path.name not in applied]
         for path in pending:
             await _apply_file(cur, path)
-            log.info("applied migration %s", path.name)
         return [path.name for path in pending]
 
 

@@ -81,6 +81,14 @@ def test_database_url_without_secret_key_exits_naming_it(tmp_path: Path) -> None
 
 # ---- serve: the supervisor and its workers ---------------------------------------------------
 
+
+def test_an_unreachable_database_is_said_plainly(tmp_path: Path) -> None:
+    result = run_cli("migrate", cwd=tmp_path, DATABASE_URL="postgresql://postgres@127.0.0.1:1/x",
+                     SECRET_KEY="s" * 40)
+    assert result.returncode == 1
+    assert "database unavailable" in result.stderr
+    assert "Traceback" not in result.stderr
+
 def children(pid: int) -> set[int]:
     """The direct child processes of ``pid``."""
     found: set[int] = set()
