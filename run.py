@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -120,6 +121,18 @@ def apply_pending_migrations(settings: Settings) -> list[str]:
 
 # ---- serve ----------------------------------------------------------------------------------
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGTERM this worker when the supervisor dies (even by SIGKILL), so no
+    orphan keeps serving unsupervised; the worker then drains as on any SIGTERM."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent_pid:  # the supervisor died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def serve(settings: Settings) -> int:
     for name in apply_pending_migrations(settings):
         log.info("applied migration %s", name)
@@ -195,6 +208,7 @@ class Supervisor:
         self._restart_delay = RESTART_DELAY_MIN_SECONDS
         self._next_restart_at = 0.0
         self._stopping = False
+        self._supervisor_pid = os.getpid()
         # A signal writes a byte here, which wakes the wait for worker exits at once.
         self._wakeup, self._wakeup_writer = socket.socketpair()
 
@@ -256,6 +270,7 @@ class Supervisor:
         # Its own process group, so a terminal's Ctrl-C reaches only the supervisor, which
         # sends one SIGTERM: a second signal would cut the worker's drain short.
         os.setpgid(0, 0)
+        exit_with_parent(self._supervisor_pid)
         signal.set_wakeup_fd(-1)
         self._wakeup.close()
         self._wakeup_writer.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -59,7 +60,7 @@ CLAIM_DUE = f"""
     UPDATE outbox SET status = 'sending', attempts = attempts + 1,
                       locked_until = now() + make_interval(secs => %(lease_seconds)s)
     WHERE id IN (SELECT o.id FROM outbox o
-                 WHERE {CLAIMABLE}
+                 WHERE ({CLAIMABLE}) AND o.id <> ALL(%(held)s::bigint[])
                  ORDER BY o.next_attempt_at
                  LIMIT %(limit)s
                  FOR UPDATE SKIP LOCKED)
@@ -72,9 +73,27 @@ async def claim_outbox_row(db: Database, row_id: int, lease_seconds: float) -> R
     return await db.fetch_one_write(CLAIM_ONE, {"id": row_id, "lease_seconds": lease_seconds})
 
 
-async def claim_due_outbox_rows(db: Database, limit: int, lease_seconds: float) -> list[Row]:
-    """The sweeper's batch: due retries and rows whose lease expired, oldest first."""
-    return await db.fetch_all_write(CLAIM_DUE, {"limit": limit, "lease_seconds": lease_seconds})
+async def claim_due_outbox_rows(db: Database, limit: int, lease_seconds: float,
+                                held: Collection[int]) -> list[Row]:
+    """The sweeper's batch: due retries and rows whose lease expired, oldest first; ``held``
+    are rows this process already holds (waiting in its queue), never claimed twice."""
+    return await db.fetch_all_write(CLAIM_DUE, {"limit": limit, "lease_seconds": lease_seconds,
+                                                "held": list(held)})
+
+
+RENEW_LEASE = """
+    UPDATE outbox SET locked_until = now() + make_interval(secs => %(lease_seconds)s)
+    WHERE id = %(id)s AND status = 'sending' AND locked_until = %(lease)s
+    RETURNING locked_until
+"""
+
+
+async def renew_lease(db: Database, row_id: int, lease: datetime,
+                      lease_seconds: float) -> datetime | None:
+    """A fresh lease for a row we hold, or None if another worker took it over meanwhile."""
+    value = await db.fetch_one_write(RENEW_LEASE, {"id": row_id, "lease": lease,
+                                                   "lease_seconds": lease_seconds})
+    return None if value is None else value["locked_until"]
 
 
 FINISH = """

@@ -19,13 +19,19 @@ from datetime import datetime
 from typing import Any
 
 from sql.db import Database
-from sql.outbox import claim_due_outbox_rows, claim_outbox_row, finish_outbox_row, prune_outbox
+from sql.outbox import (
+    claim_due_outbox_rows,
+    claim_outbox_row,
+    finish_outbox_row,
+    prune_outbox,
+    renew_lease,
+)
 from tasks.outcome import Outcome
 
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000
-CLAIM_AHEAD_PER_WORKER = 4  # the sweeper claims no more than workers can start soon
+CLAIM_AHEAD_PER_WORKER = 2  # the sweeper claims no more than workers can start soon
 MAX_RETRY_DELAY_SECONDS = 3600.0
 PRUNE_EVERY_SECONDS = 3600.0
 
@@ -83,6 +89,7 @@ class DeliveryQueue:
         self.stats = DeliveryStats()
         self._queue: asyncio.Queue[int | Claim] = asyncio.Queue(QUEUE_SIZE)
         self._waiting: set[int] = set()  # ids in the local queue, so sweeps add no duplicates
+        self._held: set[int] = set()  # rows claimed by the sweeper, waiting for a worker
         self._workers: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._sweep_now = asyncio.Event()
@@ -130,6 +137,7 @@ class DeliveryQueue:
         while not self._queue.empty():
             item = self._queue.get_nowait()
             if isinstance(item, Claim):
+                self._held.discard(item.id)
                 with contextlib.suppress(Exception):
                     await finish_outbox_row(self.db, item.id, item.lease, "pending",
                                             "released at shutdown")
@@ -153,6 +161,15 @@ class DeliveryQueue:
             if row is None:
                 return  # not due yet, already done, or another worker has it
             item = Claim(**row)
+        else:
+            self._held.discard(item.id)
+            # It may have waited in the queue past its lease: renew it, or drop it if another
+            # process has taken the row over, so a row is never sent on a stale claim.
+            lease = await renew_lease(self.db, item.id, item.lease, self.config.lease_seconds)
+            if lease is None:
+                self.stats.lost_leases += 1
+                return
+            item.lease = lease
         assert self.deliver is not None, "start() sets the deliverer"
         try:
             outcome = await self.deliver(item)
@@ -223,7 +240,9 @@ class DeliveryQueue:
         if room <= 0:
             await asyncio.sleep(0.05)
             return 0
-        rows = await claim_due_outbox_rows(self.db, room, self.config.lease_seconds)
+        rows = await claim_due_outbox_rows(self.db, room, self.config.lease_seconds,
+                                           self._held)
         for row in rows:
+            self._held.add(row["id"])
             self._queue.put_nowait(Claim(**row))
         return len(rows)

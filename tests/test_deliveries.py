@@ -197,3 +197,31 @@ async def test_a_killed_process_lease_is_reclaimed_by_the_sweeper(
     assert messages[-1]["X-Hireme-Type"] == "password_reset"
     await wait_until(lambda: all_sent(db, 2))
 
+
+
+async def test_a_slow_smtp_server_causes_no_duplicates(make_client: ClientFactory, db: Database):
+    """Rows claimed ahead must not outlive their lease in the local queue and be sent twice."""
+    from tests.test_delivery_processes import SlowSmtpSink
+
+    sink = SlowSmtpSink(0.3)
+    await sink.start()
+    try:
+        await make_client(smtp_url=f"smtp://127.0.0.1:{sink.port}", delivery_lease_seconds=1,
+                          delivery_workers=2)
+        await db.execute("""
+            WITH people AS (
+                INSERT INTO users (email, password_hash, first_name, last_name, role)
+                SELECT 'slow' || g || '@example.com', 'x', 'S', 'Low', 'job_seeker'
+                FROM generate_series(1, 16) g RETURNING id)
+            INSERT INTO outbox (kind, payload, idempotency_key)
+            SELECT 'email', jsonb_build_object('email_type', 'password_reset', 'user_id', id,
+                                               'context', jsonb_build_object('reset_token', 't')),
+                   'slow:' || id
+            FROM people""")
+        await wait_until(lambda: all_sent(db, 16), timeout=30)
+        await asyncio.sleep(0.5)  # a stale duplicate would still be arriving
+        ids = [message["Message-ID"] for message in sink.messages]
+        assert len(ids) == len(set(ids)) == 16
+        assert await db.fetch_value("SELECT max(attempts) FROM outbox") == 1
+    finally:
+        await sink.stop()

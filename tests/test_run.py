@@ -158,3 +158,15 @@ def test_serve_keeps_its_workers_and_stops_on_sigterm(
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+def test_workers_do_not_outlive_a_killed_supervisor(
+        supervisor: tuple[subprocess.Popen[bytes], int]) -> None:
+    process, port = supervisor
+    wait_for(lambda: len(children(process.pid)) == 2, "two workers")
+    workers = children(process.pid)
+    process.kill()  # SIGKILL: the supervisor cannot forward anything
+    process.wait()
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers),
+             "the orphaned workers to exit")
+    assert not health_is_ok(port)
