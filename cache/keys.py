@@ -11,6 +11,10 @@ from dataclasses import dataclass
 TOKEN_TTL_SECONDS = 60
 # Short enough that a count left stale by an invalidation lost in a Redis outage heals soon.
 UNREAD_COUNT_TTL_SECONDS = 300
+# A cached home feed lives this long (±10%) after its rebuild from PostgreSQL, which bounds
+# how long a feed update lost in a Redis outage can leave it stale. Must stay well below
+# FEED_ACTIVE_DAYS: only recently seen users get fan-out, and a live feed implies a recent visit.
+FEED_TTL_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,11 @@ class Keys:
 
     def job(self, job_id: int) -> VersionedKey:
         base = f"{self.prefix}job:{job_id}"
+        return VersionedKey(value=base, generation=f"{base}:gen")
+
+    def feed(self, user_id: int) -> VersionedKey:
+        """A user's home feed (sorted set of post ids by creation time) and its fill guard."""
+        base = f"{self.prefix}feed:{user_id}"
         return VersionedKey(value=base, generation=f"{base}:gen")
 
     def pattern(self) -> str:

@@ -372,3 +372,83 @@ class Conversation(Struct):
     last_message: Message | None
     unread_count: int
     updated_at: datetime
+
+
+# -- job alerts -----------------------------------------------------------------------------
+
+AlertFrequency = Literal["daily", "weekly"]
+ALERT_CRITERIA = ("q", "category", "location", "remote")
+
+
+class JobAlertCreate(Struct):
+    """A saved job search; bounds match the CHECK constraints on ``job_alerts``."""
+
+    frequency: AlertFrequency
+    q: Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")] | None = None
+    category: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
+    location: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    remote: bool | None = None
+
+    def check(self) -> dict[str, str]:
+        if all(getattr(self, name) is None for name in ALERT_CRITERIA):
+            return dict.fromkeys(ALERT_CRITERIA, "give at least one of q, category, "
+                                                  "location, remote")
+        return {}
+
+
+class JobAlert(Struct):
+    id: int
+    q: str | None
+    category: str | None
+    location: str | None
+    remote: bool | None
+    frequency: AlertFrequency
+    last_sent_at: datetime | None
+    created_at: datetime
+
+
+class JobAlertList(Struct):
+    items: list[JobAlert]
+
+
+# -- posts, comments and the home feed ------------------------------------------------------
+
+PostType = Literal["text", "job"]
+PostBody = Annotated[str, Meta(min_length=1, max_length=5000, pattern=r"\S")]
+CommentBody = Annotated[str, Meta(min_length=1, max_length=2000, pattern=r"\S")]
+JobId = Annotated[int, Meta(ge=1, le=9_223_372_036_854_775_807)]
+
+
+class PostCreate(Struct):
+    body: PostBody
+    post_type: PostType = "text"
+    related_job_id: JobId | None = None
+
+    def check(self) -> dict[str, str]:
+        if self.post_type == "job" and self.related_job_id is None:
+            return {"related_job_id": "is required for a job post"}
+        return {}
+
+
+class CommentCreate(Struct):
+    body: CommentBody
+
+
+class Post(Struct):
+    id: int
+    author: PublicProfile
+    body: str
+    post_type: PostType
+    related_job_id: int | None
+    likes_count: int
+    comments_count: int
+    liked_by_me: bool
+    created_at: datetime
+
+
+class Comment(Struct):
+    id: int
+    post_id: int
+    author: PublicProfile
+    body: str
+    created_at: datetime

@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 
 from service.config import Settings
+from sql.alerts import get_alert_jobs_to_send
 from sql.db import Database, Row
 from sql.notifications import get_delivery_context
 from sql.push import delete_subscription, get_subscription
@@ -66,12 +67,30 @@ class Deliverer:
         skip = why_not_send(row, payload.get("notification_id"), channel="email")
         if skip or row is None:
             return Outcome.skipped(skip or "user deleted")
+        extra = payload.get("context", {})
+        if payload["email_type"] == "job_alert":
+            extra = await self.job_alert_context(row["user_id"], extra)
+            if isinstance(extra, Outcome):
+                return extra
         try:
-            message = self.render(claim.id, payload["email_type"], row, payload.get("context", {}))
+            message = self.render(claim.id, payload["email_type"], row, extra)
         except (ValueError, KeyError, jinja2.TemplateError) as error:
             log.exception("outbox row %s cannot be rendered", claim.id)
             return Outcome.dead(f"render failed: {type(error).__name__}: {error}")
         return await self.email.send(message)
+
+    async def job_alert_context(self, user_id: int,
+                                extra: dict[str, Any]) -> dict[str, Any] | Outcome:
+        """The alert's jobs still open right now; skipped if the alert or every job is gone."""
+        rows = await get_alert_jobs_to_send(self.db, user_id, extra["alert_id"], extra["job_ids"])
+        if rows is None:
+            return Outcome.skipped("alert deleted")
+        if not rows:
+            return Outcome.skipped("jobs closed")
+        base = self.settings.public_base_url.rstrip("/")
+        jobs = [{"title": row["title"], "location": row["location"],
+                 "url": f"{base}/jobs/{row['id']}"} for row in rows]
+        return {**extra, "jobs": jobs, "alert_url": f"{base}/job_alerts"}
 
     def render(self, outbox_id: int, email_type: str, row: Row,
                extra: dict[str, Any]) -> EmailMessage:

@@ -1,7 +1,8 @@
 """The one way to notify: in-app row + email and push deliveries, inside the caller's work.
 
 Every feature calls ``notify_txn`` (or ``enqueue_email_txn`` for account emails that are not
-notifications) with its open unit of work; nothing else writes notifications or outbox rows.
+notifications, ``enqueue_alert_email_txn`` for job alerts) with its open unit of work; nothing
+else writes notifications or outbox rows.
 The rows commit with the change that causes them, and the queue delivers them after commit.
 """
 
@@ -78,3 +79,16 @@ async def enqueue_email_txn(work: Work, email_type: str, user_id: int,
         raise ValueError(f"{email_type!r} is sent through notify_txn")
     payload = {"email_type": email_type, "user_id": user_id, "context": context}
     work.queued(await insert_outbox_txn(work.cur, "email", payload, f"email:{idempotency_key}"))
+
+
+async def enqueue_alert_email_txn(work: Work, user_id: int, alert_id: int,
+                                  job_ids: list[int]) -> None:
+    """A job alert's email (ids only: the jobs still open are read again just before sending).
+
+    No notification and no preference: the alert itself is the subscription, and its
+    unsubscribe link deletes it. The key makes a rerun of the same run a no-op.
+    """
+    payload = {"email_type": "job_alert", "user_id": user_id,
+               "context": {"alert_id": alert_id, "job_ids": job_ids}}
+    key = f"email:job_alert:{alert_id}:{max(job_ids)}"
+    work.queued(await insert_outbox_txn(work.cur, "email", payload, key))

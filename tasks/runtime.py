@@ -1,4 +1,5 @@
-"""One process's delivery machinery: senders, the queue, its workers and sweeper."""
+"""One process's delivery machinery: senders, the queue, its workers and sweeper, and
+the job alert scheduler."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import aiohttp
 from cache.client import Cache
 from service.config import Settings
 from sql.db import Database
+from tasks.alerts import AlertScheduler, start_alert_scheduler
 from tasks.deliver import Deliverer
 from tasks.email import EmailSender
 from tasks.fanout import Fanouts
+from tasks.feeds import FEED_FANOUT, FeedFanout
 from tasks.jobs import JOB_CLOSED, notify_job_closed_batch
 from tasks.push import PushSender
 from tasks.queue import DeliveryConfig, DeliveryQueue
@@ -23,6 +26,7 @@ class Deliveries:
     backends: Backends
     fanouts: Fanouts
     session: aiohttp.ClientSession
+    alerts: AlertScheduler
 
     @property
     def queue(self) -> DeliveryQueue:
@@ -43,15 +47,18 @@ async def start_deliveries(settings: Settings, db: Database, cache: Cache) -> De
     session = aiohttp.ClientSession()
     fanouts = Fanouts(lease_seconds=settings.delivery_lease_seconds)
     fanouts.register(JOB_CLOSED, notify_job_closed_batch)
+    fanouts.register(FEED_FANOUT, FeedFanout(settings.feed_fanout_max_followers,
+                                             settings.feed_active_days))
     queue = DeliveryQueue(db, delivery_config(settings))
     backends = Backends(db, cache, queue)
     fanouts.backends = backends
     queue.start(Deliverer(settings, db, EmailSender(settings), PushSender(settings, session),
                           fanouts))
-    return Deliveries(backends, fanouts, session)
+    return Deliveries(backends, fanouts, session, start_alert_scheduler(backends, settings))
 
 
 async def stop_deliveries(deliveries: Deliveries) -> None:
+    await deliveries.alerts.stop()  # it queues emails: stop it before the queue
     await deliveries.queue.stop()
     await deliveries.session.close()
 

@@ -1,0 +1,191 @@
+"""Home feeds in Redis: one sorted set of post ids per user, newest first, capped.
+
+Score = the post's ``created_at`` in epoch microseconds (exact in a double), member = the post
+id zero-padded to 19 digits, so Redis's own order (score, then member bytes) is exactly the
+API's ``(created_at, id)`` order, ties included.
+
+The invariant every write keeps: a feed holds *every* post of its authors that is at least as
+new as its lowest entry (fan-out skips authors merged at read time). Below that the service
+reads PostgreSQL. A feed that holds its whole history carries ``COMPLETE`` (score -inf, so
+the cap trims it first), which also lets an empty feed exist. Entries are added only when
+not below the lowest entry of an incomplete feed, and trimming only removes the oldest.
+
+Writes never create a feed; they bump its generation, so a rebuild that read PostgreSQL
+before the write cannot store its older result afterwards (``FILL`` refuses). Entries of a
+deleted post or of an author no longer followed may linger: the service filters every page
+through PostgreSQL, so they are never shown.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis.asyncio as redis
+
+from cache.client import Cache, CacheUnavailable, pipeline
+from cache.keys import FEED_TTL_SECONDS
+
+FEED_SIZE = 800  # entries per feed, COMPLETE included
+COMPLETE = "0" * 19  # no post has id 0
+# Outlives any rebuild in flight (PostgreSQL's statement timeout is far shorter).
+GENERATION_TTL_SECONDS = 600
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+Entry = tuple[int, int]  # (created_at in epoch microseconds, post id); tuples sort like the API
+
+# KEYS: feed, generation. ARGV: size, generation ttl, COMPLETE, then score, member pairs.
+ADD_ENTRIES = """
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local lowest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local complete = lowest[1] == ARGV[3]
+local floor = tonumber(lowest[2])
+local accepted = {}
+for i = 4, #ARGV, 2 do
+    local score = tonumber(ARGV[i])
+    if complete or score > floor or (score == floor and ARGV[i + 1] >= lowest[1]) then
+        accepted[#accepted + 1] = ARGV[i]
+        accepted[#accepted + 1] = ARGV[i + 1]
+    end
+end
+if #accepted > 0 then
+    redis.call('ZADD', KEYS[1], unpack(accepted))
+    redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[1]) + 1))
+end
+return #accepted / 2
+"""
+
+# KEYS: feed, generation. ARGV: generation seen before reading PostgreSQL, ttl, '1' when the
+# entries are the whole history, COMPLETE, then score, member pairs.
+FILL = """
+if (redis.call('GET', KEYS[2]) or '') ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if ARGV[3] == '1' then redis.call('ZADD', KEYS[1], '-inf', ARGV[4]) end
+if #ARGV > 4 then redis.call('ZADD', KEYS[1], unpack(ARGV, 5)) end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+def entry_of(created_at: datetime, post_id: int) -> Entry:
+    return (created_at - EPOCH) // MICROSECOND, post_id
+
+
+def created_at_of(entry: Entry) -> datetime:
+    return EPOCH + entry[0] * MICROSECOND
+
+
+def _member(post_id: int) -> str:
+    return f"{post_id:019d}"
+
+
+def _pairs(entries: Iterable[Entry]) -> list[str]:
+    return [value for score, post_id in entries for value in (str(score), _member(post_id))]
+
+
+@dataclass(frozen=True)
+class FeedSlice:
+    """Up to ``count`` entries before the cursor, newest first."""
+
+    entries: list[Entry]
+    complete: bool  # nothing older exists: no need to look in PostgreSQL
+    missing: bool = False  # no cached feed: rebuild it, filling with ``generation``
+    generation: str = ""
+
+
+def slice_entries(entries: Sequence[Entry], complete: bool, before: Entry | None,
+                  count: int) -> FeedSlice:
+    """The slice of a newest-first list (e.g. a fresh rebuild) that a page reads."""
+    older = [entry for entry in entries if before is None or entry < before]
+    return FeedSlice(older[:count], complete and len(older) <= count)
+
+
+async def read_feed(cache: Cache, user_id: int, before: Entry | None,
+                    count: int) -> FeedSlice | None:
+    """One round trip; None when Redis is unavailable."""
+    key = cache.keys.feed(user_id)
+
+    async def read(client: redis.Redis) -> list[Any]:
+        pipe = pipeline(client)
+        pipe.exists(key.value)
+        pipe.get(key.generation)
+        if before is None:
+            pipe.zrevrangebyscore(key.value, "+inf", "-inf", start=0, num=count + 1,
+                                  withscores=True)
+        else:  # the cursor's own score (ties, usually just the cursor's post), then older
+            pipe.zrevrangebyscore(key.value, before[0], before[0], withscores=True)
+            pipe.zrevrangebyscore(key.value, f"({before[0]}", "-inf", start=0, num=count + 1,
+                                  withscores=True)
+        result: list[Any] = await pipe.execute()
+        return result
+
+    try:
+        raw = await cache.run(read)
+    except CacheUnavailable:
+        return None
+    cache.count(hit=bool(raw[0]))
+    if not raw[0]:
+        return FeedSlice([], False, missing=True, generation=raw[1] or "")
+    entries: list[Entry] = []
+    complete = False
+    for member, score in (pair for part in raw[2:] for pair in part):
+        if member == COMPLETE:
+            complete = True
+            break
+        entries.append((int(score), int(member)))
+    return slice_entries(entries, complete, before, count)
+
+
+async def fill_feed(cache: Cache, user_id: int, generation: str, entries: Sequence[Entry],
+                    complete: bool) -> None:
+    """Store a rebuild, unless the feed changed (or was filled) since ``generation`` was read."""
+    key = cache.keys.feed(user_id)
+    ttl = int(FEED_TTL_SECONDS * random.uniform(0.9, 1.1))
+    args: list[str | int] = [generation, ttl, "1" if complete else "0", COMPLETE,
+                             *_pairs(entries)]
+    await cache.run_or(lambda client: client.register_script(FILL)(
+        keys=[key.value, key.generation], args=args), None)
+
+
+async def add_to_feeds(cache: Cache, user_ids: Iterable[int], entries: Sequence[Entry]) -> None:
+    """Add the entries to each existing feed (one round trip), capped at ``FEED_SIZE``."""
+    users = list(user_ids)
+    if not users or not entries:
+        return
+    args: list[str | int] = [FEED_SIZE, GENERATION_TTL_SECONDS, COMPLETE, *_pairs(entries)]
+
+    async def add(client: redis.Redis) -> None:
+        script = client.register_script(ADD_ENTRIES)
+        pipe = pipeline(client)
+        for user_id in users:
+            key = cache.keys.feed(user_id)
+            await script(keys=[key.value, key.generation], args=args, client=pipe)
+        await pipe.execute()
+
+    await cache.run_or(add, None)
+
+
+async def remove_from_feed(cache: Cache, user_id: int, post_ids: Iterable[int], *,
+                           bump: bool = True) -> None:
+    """Take posts out of a feed. ``bump=False`` only for posts that no longer exist, which no
+    concurrent rebuild can bring back into a page."""
+    members = [_member(post_id) for post_id in post_ids]
+    key = cache.keys.feed(user_id)
+
+    async def remove(client: redis.Redis) -> None:
+        pipe = pipeline(client)
+        if bump:
+            pipe.incr(key.generation)
+            pipe.expire(key.generation, GENERATION_TTL_SECONDS)
+        if members:
+            pipe.zrem(key.value, *members)
+        await pipe.execute()
+
+    if members or bump:
+        await cache.run_or(remove, None)

@@ -1,0 +1,41 @@
+"""/job_alerts: saved job searches that email new matching jobs daily or weekly."""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from service.appkeys import DATABASE
+from service.authn import authenticate
+from service.errors import NotFound, ValidationFailed
+from service.responses import from_row, json_answer, no_content, path_id, read_body
+from service.schemas import JobAlert, JobAlertCreate, JobAlertList
+from sql import alerts
+
+MAX_ALERTS_PER_USER = 20
+
+
+async def create_alert(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    body = await read_body(request, JobAlertCreate)
+    async with request.app[DATABASE].transaction("create_job_alert") as cur:
+        row = await alerts.insert_alert_within_limit_txn(
+            cur, principal.user_id, msgspec.structs.asdict(body), MAX_ALERTS_PER_USER)
+    if row is None:
+        raise ValidationFailed(
+            {"job_alerts": f"at most {MAX_ALERTS_PER_USER} per user; delete one first"},
+            f"You already have {MAX_ALERTS_PER_USER} job alerts.")
+    return json_answer(from_row(row, JobAlert), status=201)
+
+
+async def list_alerts(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    rows = await alerts.list_alerts(request.app[DATABASE], principal.user_id)
+    return json_answer(JobAlertList(items=[from_row(row, JobAlert) for row in rows]))
+
+
+async def delete_alert(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    if not await alerts.delete_alert(request.app[DATABASE], principal.user_id, path_id(request)):
+        raise NotFound()
+    return no_content()

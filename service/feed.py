@@ -1,0 +1,101 @@
+"""GET /feed: the caller's and their followed authors' posts, newest first.
+
+Which posts: the caller's Redis feed (cache/feeds.py) names the candidates, newest first; a
+missing feed is rebuilt from PostgreSQL in one query. One query then hydrates them, re-checks
+each against the follows as they are now, and adds the newest posts of followed authors too
+big to fan out. Below the cached ids (or with Redis down) the page comes from PostgreSQL by
+keyset, in the same order, so paging is the same whichever way a page is answered.
+
+Queries per page: 2 on a cache hit (candidates, author profiles), 3 on a rebuild, 2 with
+Redis down; one more for a page reaching past the cached ids.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from cache.feeds import (
+    FEED_SIZE,
+    Entry,
+    FeedSlice,
+    created_at_of,
+    entry_of,
+    fill_feed,
+    read_feed,
+    remove_from_feed,
+    slice_entries,
+)
+from service.appkeys import BACKENDS, SETTINGS
+from service.authn import authenticate
+from service.paging import decode_cursor
+from service.posts import post_page
+from service.responses import json_answer
+from service.schemas import PageQuery
+from service.validation import decode_query
+from sql import feeds
+from sql.db import Row
+from tasks.work import Backends
+
+# Cached ids read beyond the page, so a few deleted or unfollowed ones rarely shorten it.
+SLACK = 10
+
+
+async def get_feed(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    query = decode_query(request.query, PageQuery)
+    before = decode_cursor(query.cursor, datetime, int) if query.cursor else None
+    backends = request.app[BACKENDS]
+    rows = await load_feed(backends, principal.user_id, before, query.limit + 1,
+                           request.app[SETTINGS].feed_fanout_max_followers)
+    return json_answer(await post_page(backends.db, rows, query.limit, principal.user_id))
+
+
+async def load_feed(backends: Backends, viewer_id: int, before: tuple[datetime, int] | None,
+                    want: int, max_followers: int) -> list[Row]:
+    """Up to ``want`` post rows of the feed older than ``before``, newest first."""
+    cursor = entry_of(*before) if before else None
+    cached = await read_feed(backends.cache, viewer_id, cursor, want + SLACK)
+    if cached is None:  # Redis unavailable
+        return await feeds.feed_page(backends.db, viewer_id, before=before, limit=want)
+    if cached.missing:
+        cached = await _rebuild(backends, viewer_id, cached.generation, cursor, want + SLACK)
+    if not cached.entries and not cached.complete:  # the page starts below the cached ids
+        return await feeds.feed_page(backends.db, viewer_id, before=before, limit=want)
+    return await _from_cached(backends, viewer_id, cached, cursor, want, max_followers)
+
+
+async def _rebuild(backends: Backends, viewer_id: int, generation: str, cursor: Entry | None,
+                   count: int) -> FeedSlice:
+    rows = await feeds.rebuild_feed(backends.db, viewer_id, FEED_SIZE)
+    entries = [entry_of(row["created_at"], row["id"]) for row in rows]
+    complete = len(entries) < FEED_SIZE
+    await fill_feed(backends.cache, viewer_id, generation, entries, complete)
+    return slice_entries(entries, complete, cursor, count)
+
+
+async def _from_cached(backends: Backends, viewer_id: int, cached: FeedSlice,
+                       cursor: Entry | None, want: int, max_followers: int) -> list[Row]:
+    ids = [post_id for _, post_id in cached.entries]
+    before = None if cursor is None else (created_at_of(cursor), cursor[1])
+    rows = await feeds.feed_candidates(backends.db, viewer_id, ids, before=before, limit=want,
+                                       max_followers=max_followers)
+    found = {row["id"] for row in rows}
+    if deleted := [post_id for post_id in ids if post_id not in found]:
+        await remove_from_feed(backends.cache, viewer_id, deleted, bump=False)
+    rows = sorted((row for row in rows if row["in_feed"]), key=_entry, reverse=True)
+    if cached.complete:
+        return rows[:want]
+    # Only down to the lowest cached id is the cache known to hold every post; below, ask
+    # PostgreSQL for the rest of the page.
+    lowest = cached.entries[-1]
+    rows = [row for row in rows if _entry(row) >= lowest][:want]
+    if len(rows) < want:
+        rows += await feeds.feed_page(backends.db, viewer_id, limit=want - len(rows),
+                                      before=(created_at_of(lowest), lowest[1]))
+    return rows
+
+
+def _entry(row: Row) -> Entry:
+    return entry_of(row["created_at"], row["id"])

@@ -1,0 +1,193 @@
+"""/posts, likes and comments, and the one way every list of posts is hydrated.
+
+A page of posts costs a fixed number of queries whatever its size: the post rows (with the
+caller's ``liked_by_me``) in one, their authors' profiles in one (``sql.users.get_profiles``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from service.appkeys import BACKENDS
+from service.authn import authenticate
+from service.errors import Forbidden, NotFound, ValidationFailed
+from service.paging import decode_cursor, encode_cursor
+from service.responses import from_row, json_answer, no_content, path_id, read_body
+from service.schemas import (
+    Comment,
+    CommentCreate,
+    Page,
+    PageQuery,
+    Post,
+    PostCreate,
+    PublicProfile,
+)
+from service.validation import decode_query
+from sql import posts, users
+from sql.db import Database, Row
+from tasks.feeds import create_post_txn, forget_posts_txn
+from tasks.notify import Event, notify_txn
+from tasks.work import unit_of_work
+
+BLOCKED = "The author of this post has blocked you."
+
+
+async def hydrate_posts(db: Database, rows: list[Row], viewer_id: int) -> list[Post]:
+    """Post rows (with ``liked_by_me``) as ``Post`` answers; authors in one query."""
+    authors = await users.get_profiles(db, {row["user_id"] for row in rows}, viewer_id)
+    return [Post(id=row["id"], author=from_row(authors[row["user_id"]], PublicProfile),
+                 body=row["body"], post_type=row["post_type"],
+                 related_job_id=row["related_job_id"], likes_count=row["likes_count"],
+                 comments_count=row["comments_count"], liked_by_me=row["liked_by_me"],
+                 created_at=row["created_at"])
+            for row in rows if row["user_id"] in authors]
+
+
+async def post_page(db: Database, rows: list[Row], limit: int, viewer_id: int) -> Page[Post]:
+    """``limit + 1`` rows, newest first → a page whose cursor is the last ``(created_at, id)``."""
+    page = rows[:limit]
+    more = len(rows) > limit
+    next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
+    return Page(items=await hydrate_posts(db, page, viewer_id), next_cursor=next_cursor)
+
+
+async def _one_post(db: Database, post_id: int, viewer_id: int) -> Post:
+    items = await hydrate_posts(db, await posts.get_posts(db, [post_id], viewer_id), viewer_id)
+    if not items:
+        raise NotFound()
+    return items[0]
+
+
+async def create_post(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    body = await read_body(request, PostCreate)
+    backends = request.app[BACKENDS]
+    async with unit_of_work(backends, "create_post") as work:
+        post = await create_post_txn(work, author_id=principal.user_id, body=body.body,
+                                     post_type=body.post_type,
+                                     related_job_id=body.related_job_id)
+    if post is None:
+        raise ValidationFailed({"related_job_id": "no such job"})
+    [item] = await hydrate_posts(backends.db, [{**post, "liked_by_me": False}],
+                                 principal.user_id)
+    return json_answer(item, 201)
+
+
+async def get_post(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    post_id = path_id(request)
+    return json_answer(await _one_post(request.app[BACKENDS].db, post_id, principal.user_id))
+
+
+async def delete_post(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    post_id = path_id(request)
+    backends = request.app[BACKENDS]
+    async with unit_of_work(backends, "delete_post") as work:
+        deleted = await posts.delete_post_txn(work.cur, post_id, principal.user_id,
+                                              principal.is_admin)
+        if deleted:
+            await forget_posts_txn(work, [post_id])
+    if not deleted:
+        raise Forbidden() if await posts.post_exists(backends.db, post_id) else NotFound()
+    return no_content()
+
+
+async def list_user_posts(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    author_id = path_id(request)
+    query = decode_query(request.query, PageQuery)
+    before = decode_cursor(query.cursor, datetime, int) if query.cursor else None
+    db = request.app[BACKENDS].db
+    rows = await posts.list_user_posts(db, author_id, principal.user_id, before=before,
+                                       limit=query.limit + 1)
+    if rows is None:
+        raise NotFound()
+    return json_answer(await post_page(db, rows, query.limit, principal.user_id))
+
+
+async def like_post(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    post_id = path_id(request)
+    backends = request.app[BACKENDS]
+    async with unit_of_work(backends, "like_post") as work:
+        liked = await posts.insert_like_txn(work.cur, post_id, principal.user_id)
+        if liked is not None and liked["inserted"] and liked["author_id"] != principal.user_id:
+            await notify_txn(work, Event(
+                user_id=liked["author_id"], type="post_like", actor_id=principal.user_id,
+                related_id=post_id, data={"path": f"/posts/{post_id}"},
+                dedup_key=f"post_like:{post_id}:{principal.user_id}", email=False))
+    if liked is None:
+        raise NotFound()
+    post = await _one_post(backends.db, post_id, principal.user_id)
+    return json_answer(post, 201 if liked["inserted"] else 200)
+
+
+async def unlike_post(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    post_id = path_id(request)
+    if not await posts.delete_like(request.app[BACKENDS].db, post_id, principal.user_id):
+        raise NotFound()
+    return no_content()
+
+
+async def list_comments(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    post_id = path_id(request)
+    query = decode_query(request.query, PageQuery)
+    after = decode_cursor(query.cursor, datetime, int) if query.cursor else None
+    db = request.app[BACKENDS].db
+    rows = await posts.list_comments(db, post_id, after=after, limit=query.limit + 1)
+    if rows is None:
+        raise NotFound()
+    page = rows[: query.limit]
+    more = len(rows) > query.limit
+    next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
+    items = await _comments(db, page, principal.user_id)
+    return json_answer(Page(items=items, next_cursor=next_cursor))
+
+
+async def _comments(db: Database, rows: list[Row], viewer_id: int) -> list[Comment]:
+    authors = await users.get_profiles(db, {row["user_id"] for row in rows}, viewer_id)
+    return [Comment(id=row["id"], post_id=row["post_id"],
+                    author=from_row(authors[row["user_id"]], PublicProfile), body=row["body"],
+                    created_at=row["created_at"])
+            for row in rows if row["user_id"] in authors]
+
+
+async def add_comment(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    post_id = path_id(request)
+    body = await read_body(request, CommentCreate)
+    backends = request.app[BACKENDS]
+    async with unit_of_work(backends, "add_comment") as work:
+        comment = await posts.insert_comment_txn(work.cur, post_id, principal.user_id, body.body)
+        if comment is not None and comment["post_author_id"] != principal.user_id:
+            await notify_txn(work, Event(
+                user_id=comment["post_author_id"], type="post_comment",
+                actor_id=principal.user_id, related_id=post_id,
+                data={"path": f"/posts/{post_id}", "comment_id": comment["id"]},
+                dedup_key=f"post_comment:{comment['id']}", email=False))
+    if comment is None:
+        if await posts.post_exists(backends.db, post_id):
+            raise Forbidden(BLOCKED)
+        raise NotFound()
+    [item] = await _comments(backends.db, [comment], principal.user_id)
+    return json_answer(item, 201)
+
+
+async def delete_comment(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    comment_id = path_id(request)
+    backends = request.app[BACKENDS]
+    async with unit_of_work(backends, "delete_comment") as work:
+        removed = await posts.delete_comment_txn(work.cur, comment_id, principal.user_id,
+                                                 principal.is_admin)
+        if removed is not None and await posts.delete_comment_notification_txn(
+                work.cur, removed["post_author_id"], f"post_comment:{comment_id}"):
+            work.unread_count_changed("notifications", removed["post_author_id"])
+    if removed is None:
+        raise Forbidden() if await posts.comment_exists(backends.db, comment_id) else NotFound()
+    return no_content()

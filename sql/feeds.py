@@ -1,0 +1,107 @@
+"""The home feed's queries: rebuilding a cached feed, pages from PostgreSQL, hydration.
+
+Every query reads posts through posts_user_created_idx, one range per author, so a feed costs
+what the followed authors' newest posts cost, never a scan of posts.
+"""
+
+from __future__ import annotations
+
+from sql.db import Cursor, Database, Row
+from sql.posts import BEFORE, LIKED_BY_ME, POST_COLUMNS, Before
+
+# Whose posts a feed shows: the viewer's own and those of everyone they follow. A block
+# removes follows both ways and forbids new ones, so blocked authors are never in this set.
+FEED_AUTHORS = """
+    (SELECT %(viewer_id)s::bigint AS user_id
+     UNION ALL
+     SELECT f.followed_id FROM follows f WHERE f.follower_id = %(viewer_id)s) AS a
+"""
+# At most `limit` posts per author, each from one index range, then the newest `limit` overall.
+FEED_ENTRIES = f"""
+    SELECT p.id, p.created_at
+    FROM {FEED_AUTHORS}
+    CROSS JOIN LATERAL (
+        SELECT p.id, p.created_at FROM posts p
+        WHERE p.user_id = a.user_id AND {BEFORE}
+        ORDER BY p.created_at DESC, p.id DESC
+        LIMIT %(limit)s
+    ) AS p
+    ORDER BY p.created_at DESC, p.id DESC
+    LIMIT %(limit)s
+"""
+REBUILD_FEED = FEED_ENTRIES
+FEED_PAGE = f"""
+    SELECT {POST_COLUMNS}, {LIKED_BY_ME}
+    FROM ({FEED_ENTRIES}) AS e
+    JOIN posts p ON p.id = e.id
+    ORDER BY p.created_at DESC, p.id DESC
+"""
+
+
+async def rebuild_feed(db: Database, viewer_id: int, limit: int) -> list[Row]:
+    """The feed's newest ``(id, created_at)`` from PostgreSQL, in one query."""
+    return await db.fetch_all(REBUILD_FEED, {"viewer_id": viewer_id, "limit": limit,
+                                             "before_created_at": None, "before_id": None})
+
+
+async def feed_page(db: Database, viewer_id: int, *, before: Before, limit: int) -> list[Row]:
+    """A page of the feed straight from PostgreSQL (Redis down, or beyond the cached ids)."""
+    before_created_at, before_id = before or (None, None)
+    return await db.fetch_all(FEED_PAGE, {
+        "viewer_id": viewer_id, "limit": limit, "before_created_at": before_created_at,
+        "before_id": before_id})
+
+
+# Hydrates the cached ids, plus the newest posts of followed authors too big to fan out
+# (merged at read time). `in_feed` re-checks each cached id against the follows as they are
+# now; a cached id without a row was deleted.
+FEED_CANDIDATES = f"""
+    SELECT {POST_COLUMNS}, {LIKED_BY_ME},
+           (p.user_id = %(viewer_id)s
+            OR EXISTS (SELECT 1 FROM follows f
+                       WHERE f.follower_id = %(viewer_id)s AND f.followed_id = p.user_id))
+           AS in_feed
+    FROM posts p
+    WHERE p.id IN (
+        SELECT unnest(%(ids)s::bigint[])
+        UNION ALL
+        SELECT c.id
+        FROM follows f
+        JOIN users u ON u.id = f.followed_id AND u.followers_count > %(max_followers)s
+        CROSS JOIN LATERAL (
+            SELECT p.id FROM posts p
+            WHERE p.user_id = f.followed_id AND {BEFORE}
+            ORDER BY p.created_at DESC, p.id DESC
+            LIMIT %(limit)s
+        ) AS c
+        WHERE f.follower_id = %(viewer_id)s)
+"""
+
+
+async def feed_candidates(db: Database, viewer_id: int, ids: list[int], *, before: Before,
+                          limit: int, max_followers: int) -> list[Row]:
+    before_created_at, before_id = before or (None, None)
+    return await db.fetch_all(FEED_CANDIDATES, {
+        "viewer_id": viewer_id, "ids": ids, "before_created_at": before_created_at,
+        "before_id": before_id, "limit": limit, "max_followers": max_followers})
+
+
+# One author's newest posts (or just one of them) with the author's follower count: what a
+# fan-out or a new follow puts into feeds, and what an unfollow takes out.
+AUTHOR_ENTRIES = """
+    SELECT p.id, p.created_at, u.followers_count
+    FROM users u
+    JOIN LATERAL (
+        SELECT p.id, p.created_at FROM posts p
+        WHERE p.user_id = u.id AND (%(post_id)s::bigint IS NULL OR p.id = %(post_id)s)
+        ORDER BY p.created_at DESC, p.id DESC
+        LIMIT %(limit)s
+    ) AS p ON true
+    WHERE u.id = %(author_id)s
+"""
+
+
+async def author_entries(source: Cursor | Database, author_id: int, *, post_id: int | None,
+                         limit: int) -> list[Row]:
+    return await source.fetch_all(AUTHOR_ENTRIES, {"author_id": author_id, "post_id": post_id,
+                                                   "limit": limit})
