@@ -27,6 +27,7 @@ from service.validation import decode_query
 from sql import jobs
 from sql.db import ForeignKeyViolation
 from sql.users import get_profiles
+from tasks.feeds import create_post_txn, delete_job_posts_txn
 from tasks.jobs import enqueue_job_closed_txn
 from tasks.work import unit_of_work
 
@@ -51,6 +52,9 @@ async def create_job(request: web.Request) -> web.Response:
     async with unit_of_work(request.app[BACKENDS], "create_job") as work:
         row = await jobs.insert_job_txn(work.cur, {**msgspec.structs.asdict(body),
                                                    "employer_id": principal.user_id})
+        # Its followers see the new job in their feeds, as a post of the employer's.
+        await create_post_txn(work, author_id=principal.user_id, post_type="job",
+                              body=f"We are hiring: {row['title']}", related_job_id=row["id"])
     await invalidate_jobs(request.app[CACHE], [row["id"]])
     [answer] = await job_answers(request, [row], principal.user_id)
     return json_answer(answer, status=201)
@@ -166,6 +170,7 @@ async def delete_job(request: web.Request) -> web.Response:
             raise NotFound()
         if not principal.is_admin:
             _check_owner(job, principal)
+        await delete_job_posts_txn(work, job_id)
         await jobs.delete_job_txn(work.cur, job_id)
     await invalidate_jobs(request.app[CACHE], [job_id])
     return no_content()

@@ -220,3 +220,25 @@ async def test_bad_list_parameters_are_400(client: TestClient[Any, Any], user: A
                    {"cursor": "nope"}, {"q": "x" * 101}):
         response = await client.get(f"{API}/jobs", params=params, headers=user.headers)
         assert response.status == 400, params
+
+
+async def test_a_new_job_is_a_post_in_followers_feeds_until_deleted(
+        client: TestClient[Any, Any], employer: Account, user: Account):
+    assert (await client.post(f"{API}/users/{employer.id}/follow",
+                              headers=user.headers)).status == 201
+    job = await post_job(client, employer)
+
+    async def feed() -> list[dict[str, Any]]:
+        page = await (await client.get(f"{API}/feed", headers=user.headers)).json()
+        return list(page["items"])
+
+    async with asyncio.timeout(10):
+        while not (items := await feed()):
+            await asyncio.sleep(0.05)
+    [post] = items
+    assert post["post_type"] == "job" and post["related_job_id"] == job["id"]
+    assert post["author"]["id"] == employer.id
+    assert (await client.delete(f"{API}/jobs/{job['id']}", headers=employer.headers)).status \
+        == 204
+    assert await feed() == []
+    assert (await client.get(f"{API}/posts/{post['id']}", headers=user.headers)).status == 404
