@@ -234,7 +234,23 @@ def load_settings(environ: Mapping[str, str] | None = None, *,
         values.setdefault("vapid_private_key",
                           _local_secret(var_dir, "vapid_private_key", _new_vapid_key))
     _check_secret_key(values.get("secret_key", ""))
-    return Settings(**values)
+    settings = Settings(**values)
+    _check_task_settings(settings)
+    return settings
+
+
+def _check_task_settings(settings: Settings) -> None:
+    """Settings the delivery layer parses itself fail here, at start-up, not in a worker."""
+    from tasks.email import parse_smtp_url
+    from tasks.push import load_vapid_key
+    from tasks.settings import SettingError
+
+    try:
+        parse_smtp_url(settings.smtp_url)
+        if settings.vapid_private_key:
+            load_vapid_key(settings.vapid_private_key)
+    except SettingError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _check_secret_key(secret: str) -> None:

@@ -13,7 +13,6 @@ import logging
 import random
 from collections.abc import Iterator
 
-from service.config import Settings
 from sql.alerts import (
     claim_due_alert_txn,
     finish_alert_run_txn,
@@ -22,6 +21,7 @@ from sql.alerts import (
 )
 from sql.db import DatabaseUnavailable, QueryCanceled, Row
 from tasks.notify import enqueue_alert_email_txn
+from tasks.settings import TaskSettings
 from tasks.work import Backends, Work, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ FAILED_ALERT_RETRY_SECONDS = 3600.0
 STOP_RECHECK_SECONDS = 0.1
 
 
-async def run_due_alerts(backends: Backends, settings: Settings, *, limit: int = 100) -> int:
+async def run_due_alerts(backends: Backends, settings: TaskSettings, *, limit: int = 100) -> int:
     """Run up to ``limit`` due alerts, one transaction each; how many ran.
 
     An alert whose run fails (a match query past the statement timeout) is postponed, so it
@@ -85,7 +85,7 @@ def statement_timeouts_as_errors() -> Iterator[None]:
 class AlertScheduler:
     """A background loop around ``run_due_alerts``: logs a failure and carries on."""
 
-    def __init__(self, backends: Backends, settings: Settings,
+    def __init__(self, backends: Backends, settings: TaskSettings,
                  interval: float = ALERT_SCAN_SECONDS) -> None:
         self.backends = backends
         self.settings = settings
@@ -121,7 +121,7 @@ class AlertScheduler:
             return 0
 
 
-def start_alert_scheduler(backends: Backends, settings: Settings) -> AlertScheduler:
+def start_alert_scheduler(backends: Backends, settings: TaskSettings) -> AlertScheduler:
     """The process's scheduler, running (``tasks.runtime`` starts and stops it)."""
     scheduler = AlertScheduler(backends, settings)
     scheduler.start()

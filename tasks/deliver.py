@@ -14,7 +14,6 @@ from typing import Any
 
 import jinja2
 
-from service.config import Settings
 from sql.alerts import get_alert_jobs_to_send
 from sql.db import Database, Row
 from sql.notifications import get_delivery_context
@@ -25,6 +24,7 @@ from tasks.mail_render import ACCOUNT_EMAIL_TYPES, outbox_message_id, render_ema
 from tasks.outcome import Outcome
 from tasks.push import PushSender, is_subscription_gone
 from tasks.queue import Claim
+from tasks.settings import TaskSettings
 from tasks.unsubscribe import make_unsubscribe_token, unsubscribe_url
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ PUSH_TEXT = {
 class Deliverer:
     """The queue's ``deliver`` callable: dispatches a claim by its kind."""
 
-    def __init__(self, settings: Settings, db: Database, email: EmailSender,
+    def __init__(self, settings: TaskSettings, db: Database, email: EmailSender,
                  push: PushSender, fanouts: Fanouts) -> None:
         self.settings = settings
         self.db = db

@@ -17,8 +17,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
-from service.config import ConfigError, Settings
 from tasks.outcome import Outcome
+from tasks.settings import SettingError, TaskSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +53,14 @@ def parse_smtp_url(url: str) -> SmtpServer:
     """``smtp://[user:pass@]host:port[?starttls=1]`` or ``smtps://...`` (implicit TLS)."""
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ConfigError("SMTP_URL must look like smtp://[user:pass@]host:port or smtps://...")
+        raise SettingError("SMTP_URL must look like smtp://[user:pass@]host:port or smtps://...")
     use_tls = parts.scheme == "smtps"
     starttls_values = parse_qs(parts.query).get("starttls", [])
     start_tls = not use_tls and any(value.lower() in TRUE_WORDS for value in starttls_values)
     try:
         port = parts.port
     except ValueError:
-        raise ConfigError("SMTP_URL has an invalid port") from None
+        raise SettingError("SMTP_URL has an invalid port") from None
     scheme = "smtp+starttls" if start_tls else parts.scheme
     return SmtpServer(
         hostname=parts.hostname,
@@ -75,7 +75,7 @@ def parse_smtp_url(url: str) -> SmtpServer:
 class EmailSender:
     """Sends one message per call; never raises for a delivery failure, returns an Outcome."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: TaskSettings) -> None:
         self.server = parse_smtp_url(settings.smtp_url)
         if self.server.username and not (self.server.use_tls or self.server.start_tls):
             log.warning("SMTP credentials for %s will be sent without TLS",

@@ -33,8 +33,8 @@ from http_ece import ECEException
 from py_vapid import Vapid02, VapidException
 from pywebpush import WebPusher, WebPushException
 
-from service.config import ConfigError, Settings
 from tasks.outcome import Outcome
+from tasks.settings import SettingError, TaskSettings
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def load_vapid_key(value: str) -> Vapid02:
     """VAPID_PRIVATE_KEY: a PEM file path (or PEM text), or the raw scalar as base64url."""
     value = value.strip()
     if not value:
-        raise ConfigError("VAPID_PRIVATE_KEY is empty: web push is not configured")
+        raise SettingError("VAPID_PRIVATE_KEY is empty: web push is not configured")
     if value.startswith("-----BEGIN"):
         key = _pem_private_key(value.encode())
     elif os.path.isfile(value):
@@ -65,7 +65,7 @@ def load_vapid_key(value: str) -> Vapid02:
     elif BASE64URL.fullmatch(value):
         key = _raw_private_key(value)
     else:
-        raise ConfigError("VAPID_PRIVATE_KEY is neither an existing PEM file nor a base64url key")
+        raise SettingError("VAPID_PRIVATE_KEY is neither an existing PEM file nor a base64url key")
     # no-strict: py_vapid's own `sub` regex refuses https: subjects with a path; Settings
     # has already checked the scheme.
     return Vapid02(key, conf={"no-strict": True})
@@ -75,9 +75,9 @@ def _pem_private_key(pem: bytes) -> ec.EllipticCurvePrivateKey:
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise ConfigError("VAPID_PRIVATE_KEY: the PEM is not an unencrypted private key") from None
+        raise SettingError("VAPID_PRIVATE_KEY: the PEM is not an unencrypted private key") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise ConfigError("VAPID_PRIVATE_KEY must be a P-256 (prime256v1) EC key")
+        raise SettingError("VAPID_PRIVATE_KEY must be a P-256 (prime256v1) EC key")
     return key
 
 
@@ -87,11 +87,11 @@ def _raw_private_key(value: str) -> ec.EllipticCurvePrivateKey:
     except ValueError:
         raw = b""
     if len(raw) != 32:
-        raise ConfigError("VAPID_PRIVATE_KEY must be 32 bytes as base64url (`run.py vapid`)")
+        raise SettingError("VAPID_PRIVATE_KEY must be 32 bytes as base64url (`run.py vapid`)")
     try:
         return ec.derive_private_key(int.from_bytes(raw, "big"), ec.SECP256R1())
     except ValueError:
-        raise ConfigError("VAPID_PRIVATE_KEY is not a valid P-256 private key") from None
+        raise SettingError("VAPID_PRIVATE_KEY is not a valid P-256 private key") from None
 
 
 def vapid_public_key(vapid: Vapid02) -> str:
@@ -188,7 +188,7 @@ def judge_status(status: int, retry_after: str | None) -> Outcome:
 class PushSender:
     """Sends one push per call; never raises for a delivery failure, returns an Outcome."""
 
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession, *,
+    def __init__(self, settings: TaskSettings, session: aiohttp.ClientSession, *,
                  timeout: float = SEND_TIMEOUT_SECONDS) -> None:
         self.session = session
         self.timeout = timeout

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import aiohttp
 
 from cache.client import Cache
-from service.config import Settings
 from sql.db import Database
 from tasks.alerts import AlertScheduler, start_alert_scheduler
 from tasks.deliver import Deliverer
@@ -18,6 +17,7 @@ from tasks.feeds import FEED_FANOUT, FeedFanout
 from tasks.jobs import JOB_CLOSED, notify_job_closed_batch
 from tasks.push import PushSender
 from tasks.queue import DeliveryConfig, DeliveryQueue
+from tasks.settings import TaskSettings
 from tasks.work import Backends
 
 
@@ -33,7 +33,7 @@ class Deliveries:
         return self.backends.queue
 
 
-def delivery_config(settings: Settings) -> DeliveryConfig:
+def delivery_config(settings: TaskSettings) -> DeliveryConfig:
     return DeliveryConfig(
         workers=settings.delivery_workers,
         lease_seconds=settings.delivery_lease_seconds,
@@ -43,7 +43,7 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
     )
 
 
-async def start_deliveries(settings: Settings, db: Database, cache: Cache) -> Deliveries:
+async def start_deliveries(settings: TaskSettings, db: Database, cache: Cache) -> Deliveries:
     session = aiohttp.ClientSession()
     fanouts = Fanouts(lease_seconds=settings.delivery_lease_seconds)
     fanouts.register(JOB_CLOSED, notify_job_closed_batch)

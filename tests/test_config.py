@@ -31,7 +31,8 @@ def test_values_are_parsed():
 @pytest.mark.parametrize(("name", "value"), [
     ("PORT", "abc"), ("PORT", "0"), ("DATABASE_URL", "mysql://x/y"), ("REDIS_URL", "http://x"),
     ("AUTH_RATE_LIMIT", "10"), ("SMTP_URL", "ftp://mail"), ("DELIVERY_MAX_ATTEMPTS", "-1"),
-    ("REQUEST_TIMEOUT", "nan"), ("LOG_LEVEL", "LOUD"),
+    ("REQUEST_TIMEOUT", "nan"), ("LOG_LEVEL", "LOUD"), ("VAPID_PRIVATE_KEY", "not-a-key"),
+    ("SMTP_URL", "smtp://mail:notaport"),
 ])
 def test_a_bad_value_names_the_variable(name: str, value: str):
     with pytest.raises(ConfigError, match=name):

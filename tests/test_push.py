@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
 import tasks.push
-from service.config import ConfigError, Settings
+from service.config import Settings
 from tasks.outcome import Outcome
 from tasks.push import (
     TOPIC,
@@ -31,6 +31,7 @@ from tasks.push import (
     push_topic,
     vapid_public_key,
 )
+from tasks.settings import SettingError
 from tests.push_service import PushService, verify_vapid
 
 SUBJECT = "mailto:ops@hireme.test"
@@ -308,7 +309,7 @@ def test_load_vapid_key_accepts_raw_base64url_and_pem_file(tmp_path: Path) -> No
 @pytest.mark.parametrize("value", ["", "not a key!", "AAAA", "/no/such/vapid.pem",
                                    "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"])
 def test_load_vapid_key_refuses_anything_else(value: str) -> None:
-    with pytest.raises(ConfigError, match="VAPID_PRIVATE_KEY"):
+    with pytest.raises(SettingError, match="VAPID_PRIVATE_KEY"):
         load_vapid_key(value)
 
 
