@@ -75,8 +75,10 @@ def parse_smtp_url(url: str) -> SmtpServer:
 class EmailSender:
     """Sends one message per call; never raises for a delivery failure, returns an Outcome."""
 
-    def __init__(self, settings: TaskSettings) -> None:
+    def __init__(self, settings: TaskSettings, *,
+                 timeout: float = SEND_TIMEOUT_SECONDS) -> None:
         self.server = parse_smtp_url(settings.smtp_url)
+        self.timeout = timeout
         if self.server.username and not (self.server.use_tls or self.server.start_tls):
             log.warning("SMTP credentials for %s will be sent without TLS",
                         self.server.hostname)
@@ -84,7 +86,7 @@ class EmailSender:
     async def send(self, message: EmailMessage) -> Outcome:
         server = self.server
         try:
-            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+            async with asyncio.timeout(self.timeout):
                 refused, _ = await aiosmtplib.send(
                     message,
                     hostname=server.hostname,
