@@ -66,6 +66,24 @@ async def mail_server_down(sink: SmtpSink) -> AsyncIterator[None]:
         await sink.start()
 
 
+async def next_attempt_done(db: Database) -> None:
+    """Wait until the alert email is delivered, skipped or given up, or until an attempt that
+    started after this call has failed: what changed before the call is then what the last
+    attempt read just before sending."""
+    query = "SELECT attempts, status FROM outbox WHERE payload->>'email_type' = 'job_alert'"
+    before = await db.fetch_one(query)
+    assert before is not None
+    async with asyncio.timeout(10):
+        while True:
+            row = await db.fetch_one(query)
+            assert row is not None
+            if row["status"] not in ("pending", "sending"):
+                return
+            if row["status"] == "pending" and row["attempts"] > before["attempts"]:
+                return
+            await asyncio.sleep(0.02)
+
+
 async def make_due(db: Database) -> None:
     """Drive the clock: every alert's next run is now."""
     await db.execute("UPDATE job_alerts SET next_run_at = now()")
@@ -280,6 +298,7 @@ async def test_a_job_closed_before_the_send_is_left_out(
     async with mail_server_down(smtp_sink):
         assert await run_alerts(client) == 1
         await db.execute("UPDATE jobs SET status = 'closed' WHERE id = %(id)s", {"id": closed})
+        await next_attempt_done(db)
 
     [email] = await alert_emails(db, smtp_sink)
     assert [row["context"]["job_ids"] for row in await alert_outbox(db)] == [[closed, kept]]
@@ -296,6 +315,7 @@ async def test_an_email_whose_jobs_all_closed_is_skipped(
     async with mail_server_down(smtp_sink):
         assert await run_alerts(client) == 1
         await db.execute("UPDATE jobs SET expires_at = now() WHERE id = %(id)s", {"id": job})
+        await next_attempt_done(db)
 
     assert await alert_emails(db, smtp_sink) == []
     [row] = await alert_outbox(db)
@@ -312,6 +332,7 @@ async def test_a_deleted_alert_sends_nothing(client: TestClient[Any, Any], user:
         assert await run_alerts(client) == 1
         deleted = await client.delete(f"{API}/job_alerts/{alert['id']}", headers=user.headers)
         assert deleted.status == 204
+        await next_attempt_done(db)
 
     assert await alert_emails(db, smtp_sink) == []
     [row] = await alert_outbox(db)
