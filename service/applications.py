@@ -10,10 +10,7 @@ from cache.jobs import invalidate_jobs
 from service.appkeys import BACKENDS, CACHE, DATABASE
 from service.authn import authenticate
 from service.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from service.jobs import job_answers
-from service.paging import decode_cursor, encode_cursor
-from service.responses import from_row, json_answer, no_content, path_id, read_body
-from service.schemas import (
+from service.job_schemas import (
     Application,
     ApplicationCreate,
     ApplicationsQuery,
@@ -21,11 +18,12 @@ from service.schemas import (
     ApplicationWithApplicant,
     ApplicationWithHistory,
     ApplicationWithJob,
-    Page,
-    PageQuery,
-    PublicProfile,
     StatusChange,
 )
+from service.jobs import job_answers
+from service.paging import decode_cursor, encode_cursor
+from service.responses import from_row, json_answer, no_content, path_id, read_body
+from service.schemas import Page, PageQuery, PublicProfile
 from service.validation import decode_query
 from sql import applications, jobs
 from sql.applications import FINAL_STATUSES

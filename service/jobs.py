@@ -12,17 +12,10 @@ from cache.jobs import fill_job, fill_job_page, invalidate_jobs, read_job, read_
 from service.appkeys import BACKENDS, CACHE, DATABASE
 from service.authn import Principal, authenticate, require_employer
 from service.errors import Forbidden, NotFound, ValidationFailed
+from service.job_schemas import Job, JobCreate, JobsQuery, JobUpdate
 from service.paging import decode_cursor, encode_cursor
 from service.responses import from_row, json_answer, no_content, path_id, read_body
-from service.schemas import (
-    Job,
-    JobCreate,
-    JobsQuery,
-    JobUpdate,
-    Page,
-    PageQuery,
-    PublicProfile,
-)
+from service.schemas import Page, PageQuery, PublicProfile
 from service.validation import decode_query
 from sql import jobs
 from sql.db import ForeignKeyViolation

@@ -17,16 +17,8 @@ from service.errors import Forbidden, NotFound, ValidationFailed
 from service.notifications import load_unread_counts
 from service.paging import decode_cursor, encode_cursor
 from service.responses import from_row, json_answer, no_content, path_id, read_body
-from service.schemas import (
-    Conversation,
-    ConversationCreate,
-    Count,
-    Message,
-    MessageCreate,
-    Page,
-    PageQuery,
-    PublicProfile,
-)
+from service.schemas import Count, Page, PageQuery, PublicProfile
+from service.social_schemas import Conversation, ConversationCreate, Message, MessageCreate
 from service.validation import decode_query
 from sql import messages, users
 from sql.db import Database, Row

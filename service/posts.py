@@ -15,15 +15,8 @@ from service.authn import authenticate
 from service.errors import Forbidden, NotFound, ValidationFailed
 from service.paging import decode_cursor, encode_cursor
 from service.responses import from_row, json_answer, no_content, path_id, read_body
-from service.schemas import (
-    Comment,
-    CommentCreate,
-    Page,
-    PageQuery,
-    Post,
-    PostCreate,
-    PublicProfile,
-)
+from service.schemas import Page, PageQuery, PublicProfile
+from service.social_schemas import Comment, CommentCreate, Post, PostCreate
 from service.validation import decode_query
 from sql import posts, users
 from sql.db import Database, Row
