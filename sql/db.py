@@ -139,7 +139,11 @@ class Pool:
             raise DatabaseUnavailable(f"database connection lost: {error}") from error
         except asyncio.CancelledError:
             conn.close()  # aiopg cancels the query; the connection state is unknown
-            raise
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # a real cancellation (timeout, shutdown) goes through unchanged
+            # Nobody cancelled us: aiopg reports a server statement_timeout this way.
+            raise QueryCanceled("canceling statement due to statement timeout") from None
         finally:
             self._pool.release(conn)
 

@@ -8,10 +8,8 @@ however many processes scan at once, an alert runs once a period and no job is s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-from collections.abc import Iterator
 
 from sql.alerts import (
     claim_due_alert_txn,
@@ -19,7 +17,8 @@ from sql.alerts import (
     matching_job_ids_txn,
     postpone_alert,
 )
-from sql.db import DatabaseUnavailable, QueryCanceled, Row
+from sql.db import DatabaseUnavailable, Row
+from tasks.background import cancel_until_done
 from tasks.notify import enqueue_alert_email_txn
 from tasks.settings import TaskSettings
 from tasks.work import Backends, Work, unit_of_work
@@ -30,7 +29,6 @@ ALERT_SCAN_SECONDS = 60.0  # each process's pause between scans, jittered ±20%
 SCAN_BATCH = 100  # alerts per scan; a full batch is followed by another at once
 MAX_JOBS_PER_EMAIL = 20
 FAILED_ALERT_RETRY_SECONDS = 3600.0
-STOP_RECHECK_SECONDS = 0.1
 
 
 async def run_due_alerts(backends: Backends, settings: TaskSettings, *, limit: int = 100) -> int:
@@ -43,12 +41,11 @@ async def run_due_alerts(backends: Backends, settings: TaskSettings, *, limit: i
     for ran in range(limit):
         alert = None
         try:
-            with statement_timeouts_as_errors():
-                async with unit_of_work(backends, "run_job_alert") as work:
-                    alert = await claim_due_alert_txn(work.cur)
-                    if alert is None:
-                        return ran
-                    await run_alert_txn(work, alert)
+            async with unit_of_work(backends, "run_job_alert") as work:
+                alert = await claim_due_alert_txn(work.cur)
+                if alert is None:
+                    return ran
+                await run_alert_txn(work, alert)
         except Exception as error:
             if alert is None or isinstance(error, DatabaseUnavailable):
                 raise
@@ -66,22 +63,6 @@ async def run_alert_txn(work: Work, alert: Row) -> None:
     await finish_alert_run_txn(work.cur, alert, max(job_ids, default=None))
 
 
-@contextlib.contextmanager
-def statement_timeouts_as_errors() -> Iterator[None]:
-    """aiopg reports a server statement timeout as ``CancelledError``; make it an error.
-
-    A real cancellation (shutdown) is counted on the task and goes through unchanged, so
-    a slow query fails one alert instead of silently ending the scheduler.
-    """
-    try:
-        yield
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is None or task.cancelling():
-            raise
-        raise QueryCanceled("canceling statement due to statement timeout") from None
-
-
 class AlertScheduler:
     """A background loop around ``run_due_alerts``: logs a failure and carries on."""
 
@@ -96,14 +77,9 @@ class AlertScheduler:
         self._task = asyncio.create_task(self._loop(), name="job-alert-scheduler")
 
     async def stop(self) -> None:
-        """Cancel the loop; an alert in the middle of its run rolls back and stays due.
-
-        Cancelled again until it ends: aiopg waits with ``asyncio.wait_for``, which on
-        Python 3.11 can swallow a cancellation (CPython gh-86296).
-        """
-        while self._task is not None and not self._task.done():
-            self._task.cancel()
-            await asyncio.wait([self._task], timeout=STOP_RECHECK_SECONDS)
+        """Cancel the loop; an alert in the middle of its run rolls back and stays due."""
+        if self._task is not None:
+            await cancel_until_done(self._task)
 
     async def _loop(self) -> None:
         while True:
@@ -114,8 +90,7 @@ class AlertScheduler:
 
     async def _scan(self) -> int:
         try:
-            with statement_timeouts_as_errors():
-                return await run_due_alerts(self.backends, self.settings, limit=SCAN_BATCH)
+            return await run_due_alerts(self.backends, self.settings, limit=SCAN_BATCH)
         except Exception:
             log.exception("job alert scan failed; trying again next scan")
             return 0

@@ -26,6 +26,7 @@ from sql.outbox import (
     prune_outbox,
     renew_lease,
 )
+from tasks.background import cancel_until_done
 from tasks.outcome import Outcome
 
 log = logging.getLogger(__name__)
@@ -121,16 +122,14 @@ class DeliveryQueue:
     async def stop(self) -> None:
         """Stop sweeping; give rows in hand the grace period; leave the rest pending."""
         if self._sweeper is not None:
-            self._sweeper.cancel()
+            await cancel_until_done(self._sweeper)
         await self._release_queued()
         for _ in self._workers:
             self._queue.put_nowait(STOP)
         if self._workers:
             _, late = await asyncio.wait(self._workers, timeout=self.config.grace_seconds)
             for task in late:
-                task.cancel()
-        await asyncio.gather(*self._workers, *([self._sweeper] if self._sweeper else []),
-                             return_exceptions=True)
+                await cancel_until_done(task)
 
     async def _release_queued(self) -> None:
         """Rows claimed but not started go back to pending at once, for other processes."""
