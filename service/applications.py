@@ -21,7 +21,7 @@ from service.job_schemas import (
     StatusChange,
 )
 from service.jobs import job_answers
-from service.paging import decode_cursor, encode_cursor
+from service.paging import decode_cursor, split_page
 from service.responses import from_row, json_answer, no_content, path_id, read_body
 from service.schemas import Page, PageQuery, PublicProfile
 from service.validation import decode_query
@@ -71,12 +71,12 @@ async def list_for_job(request: web.Request) -> web.Response:
         raise Forbidden("Only the employer who posted this job can see its applications.")
     after = decode_cursor(query.cursor, datetime, int) if query.cursor else None
     rows = await applications.list_for_job(db, job_id, query.status, after, query.limit + 1)
-    page = rows[: query.limit]
+    page, next_cursor = split_page(rows, query.limit, _created_key)
     profiles = await get_profiles(db, {row["applicant_id"] for row in page}, principal.user_id)
     items = [from_row({**row, "applicant": from_row(profiles[row["applicant_id"]],
                                                     PublicProfile)}, ApplicationWithApplicant)
              for row in page if row["applicant_id"] in profiles]
-    return json_answer(Page(items=items, next_cursor=_next(rows, query.limit)))
+    return json_answer(Page(items=items, next_cursor=next_cursor))
 
 
 async def list_mine(request: web.Request) -> web.Response:
@@ -85,19 +85,16 @@ async def list_mine(request: web.Request) -> web.Response:
     db = request.app[DATABASE]
     after = decode_cursor(query.cursor, datetime, int) if query.cursor else None
     rows = await applications.list_for_applicant(db, principal.user_id, after, query.limit + 1)
-    page = rows[: query.limit]
+    page, next_cursor = split_page(rows, query.limit, _created_key)
     job_rows = await jobs.get_jobs(db, [row["job_id"] for row in page])
     answers = {job.id: job for job in await job_answers(request, job_rows, principal.user_id)}
     items = [from_row({**row, "job": answers[row["job_id"]]}, ApplicationWithJob)
              for row in page if row["job_id"] in answers]
-    return json_answer(Page(items=items, next_cursor=_next(rows, query.limit)))
+    return json_answer(Page(items=items, next_cursor=next_cursor))
 
 
-def _next(rows: list[Row], limit: int) -> str | None:
-    if len(rows) <= limit:
-        return None
-    last = rows[limit - 1]
-    return encode_cursor(last["created_at"], last["id"])
+def _created_key(row: Row) -> tuple[object, ...]:
+    return row["created_at"], row["id"]
 
 
 async def get_application(request: web.Request) -> web.Response:

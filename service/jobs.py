@@ -13,7 +13,7 @@ from service.appkeys import BACKENDS, CACHE, DATABASE
 from service.authn import Principal, authenticate, require_employer
 from service.errors import Forbidden, NotFound, ValidationFailed
 from service.job_schemas import Job, JobCreate, JobsQuery, JobUpdate
-from service.paging import decode_cursor, encode_cursor
+from service.paging import decode_cursor, split_page
 from service.responses import from_row, json_answer, no_content, path_id, read_body
 from service.schemas import Page, PageQuery, PublicProfile
 from service.validation import decode_query
@@ -86,12 +86,10 @@ async def list_jobs(request: web.Request) -> web.Response:
                  and all(value is None for name, value in filters.items() if name != "category"))
     rows = await (_cached_first_page(request, query.category) if cacheable
                   else _query_jobs(request, query, filters))
-    items = await job_answers(request, rows[: query.limit], principal.user_id)
-    next_cursor = None
-    if len(rows) > query.limit:
-        last = rows[query.limit - 1]
-        keys = ([last["rank"]] if query.q else []) + [last["created_at"], last["id"]]
-        next_cursor = encode_cursor(*keys)
+    rank = (lambda row: (row["rank"],)) if query.q else (lambda row: ())
+    page, next_cursor = split_page(rows, query.limit,
+                                   lambda row: (*rank(row), row["created_at"], row["id"]))
+    items = await job_answers(request, page, principal.user_id)
     return json_answer(Page(items=items, next_cursor=next_cursor))
 
 
@@ -190,8 +188,6 @@ async def list_saved_jobs(request: web.Request) -> web.Response:
     after = decode_cursor(query.cursor, datetime, int) if query.cursor else None
     rows = await jobs.list_saved_jobs(request.app[DATABASE], principal.user_id, after,
                                       query.limit + 1)
-    items = await job_answers(request, rows[: query.limit], principal.user_id)
-    more = len(rows) > query.limit
-    last = rows[query.limit - 1] if more else None
-    next_cursor = encode_cursor(last["saved_at"], last["id"]) if last else None
+    page, next_cursor = split_page(rows, query.limit, lambda row: (row["saved_at"], row["id"]))
+    items = await job_answers(request, page, principal.user_id)
     return json_answer(Page(items=items, next_cursor=next_cursor))

@@ -15,7 +15,7 @@ from service.appkeys import BACKENDS, SETTINGS
 from service.authn import authenticate
 from service.errors import Forbidden, NotFound, ValidationFailed
 from service.notifications import load_unread_counts
-from service.paging import decode_cursor, encode_cursor
+from service.paging import decode_cursor, split_page
 from service.responses import from_row, json_answer, no_content, path_id, read_body
 from service.schemas import Count, Page, PageQuery, PublicProfile
 from service.social_schemas import Conversation, ConversationCreate, Message, MessageCreate
@@ -54,10 +54,8 @@ async def list_conversations(request: web.Request) -> web.Response:
     db = request.app[BACKENDS].db
     rows = await messages.list_conversations(db, principal.user_id, before=before,
                                              limit=query.limit + 1)
-    page = rows[: query.limit]
+    page, next_cursor = split_page(rows, query.limit, lambda row: (row["updated_at"], row["id"]))
     items = await _conversations(db, page, principal.user_id)
-    more = len(rows) > query.limit
-    next_cursor = encode_cursor(page[-1]["updated_at"], page[-1]["id"]) if more else None
     return json_answer(Page(items=items, next_cursor=next_cursor))
 
 
@@ -89,9 +87,8 @@ async def list_messages(request: web.Request) -> web.Response:
                                         limit=query.limit + 1)
     if rows is None:
         raise NotFound()
-    items = [from_row(row, Message) for row in rows[: query.limit]]
-    more = len(rows) > query.limit
-    next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
+    page, next_cursor = split_page(rows, query.limit, lambda row: (row["created_at"], row["id"]))
+    items = [from_row(row, Message) for row in page]
     return json_answer(Page(items=items, next_cursor=next_cursor))
 
 

@@ -11,7 +11,7 @@ from cache.counters import get_unread_counts
 from service.appkeys import BACKENDS
 from service.authn import authenticate
 from service.errors import NotFound
-from service.paging import decode_cursor, encode_cursor
+from service.paging import decode_cursor, split_page
 from service.responses import from_row, json_answer, no_content, path_id, read_body
 from service.schemas import (
     Count,
@@ -33,9 +33,8 @@ async def list_notifications(request: web.Request) -> web.Response:
     rows = await notifications.list_notifications(
         request.app[BACKENDS].db, principal.user_id, unread_only=query.unread_only,
         type=query.type, before=before, limit=query.limit + 1)
-    items = [_notification(row) for row in rows[: query.limit]]
-    more = len(rows) > query.limit
-    next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
+    page, next_cursor = split_page(rows, query.limit, lambda row: (row["created_at"], row["id"]))
+    items = [_notification(row) for row in page]
     return json_answer(Page(items=items, next_cursor=next_cursor))
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from service.errors import BadRequest
+
+T = TypeVar("T")
 
 
 def encode_cursor(*values: Any) -> str:
@@ -44,3 +47,11 @@ def _typed(value: Any, kind: type) -> Any:
     if kind is str and not isinstance(value, str):
         raise ValueError("not a string")
     return value
+
+
+def split_page(rows: list[T], limit: int,
+               key: Callable[[T], tuple[Any, ...]]) -> tuple[list[T], str | None]:
+    """``limit + 1`` rows fetched → the page, and the cursor after its last row (None when
+    no further row exists)."""
+    page = rows[:limit]
+    return page, (encode_cursor(*key(page[-1])) if len(rows) > limit else None)

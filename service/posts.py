@@ -13,7 +13,7 @@ from aiohttp import web
 from service.appkeys import BACKENDS
 from service.authn import authenticate
 from service.errors import Forbidden, NotFound, ValidationFailed
-from service.paging import decode_cursor, encode_cursor
+from service.paging import decode_cursor, split_page
 from service.responses import from_row, json_answer, no_content, path_id, read_body
 from service.schemas import Page, PageQuery, PublicProfile
 from service.social_schemas import Comment, CommentCreate, Post, PostCreate
@@ -40,9 +40,7 @@ async def hydrate_posts(db: Database, rows: list[Row], viewer_id: int) -> list[P
 
 async def post_page(db: Database, rows: list[Row], limit: int, viewer_id: int) -> Page[Post]:
     """``limit + 1`` rows, newest first → a page whose cursor is the last ``(created_at, id)``."""
-    page = rows[:limit]
-    more = len(rows) > limit
-    next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
+    page, next_cursor = split_page(rows, limit, lambda row: (row["created_at"], row["id"]))
     return Page(items=await hydrate_posts(db, page, viewer_id), next_cursor=next_cursor)
 
 
@@ -135,9 +133,7 @@ async def list_comments(request: web.Request) -> web.Response:
     rows = await posts.list_comments(db, post_id, after=after, limit=query.limit + 1)
     if rows is None:
         raise NotFound()
-    page = rows[: query.limit]
-    more = len(rows) > query.limit
-    next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
+    page, next_cursor = split_page(rows, query.limit, lambda row: (row["created_at"], row["id"]))
     items = await _comments(db, page, principal.user_id)
     return json_answer(Page(items=items, next_cursor=next_cursor))
 

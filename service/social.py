@@ -13,7 +13,7 @@ from aiohttp import web
 from service.appkeys import BACKENDS, SETTINGS
 from service.authn import authenticate
 from service.errors import Forbidden, NotFound, ValidationFailed
-from service.paging import decode_cursor, encode_cursor
+from service.paging import decode_cursor, split_page
 from service.responses import from_row, json_answer, no_content, path_id
 from service.schemas import Page, PageQuery, PublicProfile
 from service.validation import decode_query
@@ -116,11 +116,10 @@ async def _people_page(request: web.Request, which: str, owner_id: int) -> web.R
                                     stale_ok=which != "blocks")
     if rows is None:
         raise NotFound()
-    page = rows[: query.limit]
+    page, next_cursor = split_page(rows, query.limit,
+                                   lambda row: (row["created_at"], row["user_id"]))
     profiles = await users.get_profiles(db, {row["user_id"] for row in page},
                                         principal.user_id)
     items = [from_row(profiles[row["user_id"]], PublicProfile)
              for row in page if row["user_id"] in profiles]
-    more = len(rows) > query.limit
-    next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["user_id"]) if more else None
     return json_answer(Page(items=items, next_cursor=next_cursor))

@@ -9,7 +9,7 @@ from service.appkeys import DATABASE
 from service.authn import authenticate
 from service.errors import NotFound
 from service.notifications import load_unread_counts
-from service.paging import decode_cursor, encode_cursor
+from service.paging import decode_cursor, split_page
 from service.responses import from_row, json_answer, path_id, read_body
 from service.schemas import MeAnswer, OwnUser, Page, ProfileUpdate, PublicProfile, UserSearchQuery
 from service.validation import decode_query
@@ -59,8 +59,8 @@ async def search_users(request: web.Request) -> web.Response:
     rows = await users.search_profiles(
         request.app[DATABASE], viewer_id=principal.user_id, prefix=_escape_like(prefix),
         available=query.available_for_hire, before_id=before_id, limit=query.limit + 1)
-    items = [from_row(row, PublicProfile) for row in rows[: query.limit]]
-    next_cursor = encode_cursor(items[-1].id) if len(rows) > query.limit else None
+    page, next_cursor = split_page(rows, query.limit, lambda row: (row["id"],))
+    items = [from_row(row, PublicProfile) for row in page]
     return json_answer(Page(items=items, next_cursor=next_cursor))
 
 
