@@ -19,6 +19,7 @@ from sql.db import Database
 from sql.migrate import apply_migrations
 from tasks.alerts import AlertScheduler, run_due_alerts
 from tests.conftest import API, Account, ClientFactory, register
+from tests.explain import scans
 from tests.servers import create_database, drop_database
 from tests.smtp_sink import SmtpSink
 
@@ -480,23 +481,8 @@ def alerts_seeded(postgres_admin_url: str) -> Iterator[str]:
     drop_database(postgres_admin_url, name)
 
 
-def scans_of(url: str, query: str, params: dict[str, Any]) -> list[tuple[str, str]]:
-    """(node type, index or relation) of every scan in the plan."""
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("EXPLAIN (FORMAT JSON) " + query, params)
-        plan = cur.fetchone()[0][0]["Plan"]
-    conn.close()
-    found, todo = [], [plan]
-    while todo:
-        node = todo.pop()
-        todo.extend(node.get("Plans", []))
-        if "Scan" in node["Node Type"]:
-            found.append((node["Node Type"], node.get("Index Name") or node["Relation Name"]))
-    return found
-
-
 def test_the_due_scan_uses_the_next_run_index(alerts_seeded: str):
-    assert scans_of(alerts_seeded, alerts.CLAIM_DUE_ALERT, {}) == [
+    assert scans(alerts_seeded, alerts.CLAIM_DUE_ALERT, {}) == [
         ("Index Scan", "job_alerts_next_run_at_idx")]
 
 
@@ -506,8 +492,8 @@ def test_the_due_scan_uses_the_next_run_index(alerts_seeded: str):
     {"q": "nurse", "category": "category-7", "location": "city-42", "remote": False},
 ])
 def test_matching_new_jobs_reads_an_index(alerts_seeded: str, criteria: dict[str, Any]):
-    scans = scans_of(alerts_seeded, alerts.MATCHING_JOBS, MATCH_PARAMS | criteria)
-    assert scans and all(node != "Seq Scan" for node, _ in scans), scans
+    found = scans(alerts_seeded, alerts.MATCHING_JOBS, MATCH_PARAMS | criteria)
+    assert found and all(node != "Seq Scan" for node, _ in found), found
 
 
 def test_the_checks_before_sending_and_the_list_read_indexes(alerts_seeded: str):
@@ -517,6 +503,6 @@ def test_the_checks_before_sending_and_the_list_read_indexes(alerts_seeded: str)
         (alerts.LIST_ALERTS, {"user_id": 42}, "job_alerts_user_id_idx"),
         (alerts.COUNT_ALERTS, {"user_id": 42}, "job_alerts_user_id_idx"),
     ]:
-        scans = scans_of(alerts_seeded, query, params)
-        assert all(node != "Seq Scan" for node, _ in scans), (query, scans)
-        assert index in {name for _, name in scans}, (query, scans)
+        found = scans(alerts_seeded, query, params)
+        assert all(node != "Seq Scan" for node, _ in found), (query, found)
+        assert index in {name for _, name in found}, (query, found)

@@ -29,6 +29,7 @@ from sql.migrate import apply_migrations
 from tasks.feeds import delete_job_posts_txn
 from tasks.work import unit_of_work
 from tests.conftest import API, Account, ClientFactory, register
+from tests.explain import scans
 from tests.servers import ThrowawayRedis, create_database, drop_database
 from tests.test_posts import create_post, delete_post, insert_job
 from tests.test_social import block, follow, unfollow, walk
@@ -578,22 +579,6 @@ def social_seeded(postgres_admin_url: str) -> Iterator[str]:
         yield url
     finally:
         drop_database(postgres_admin_url, name)
-
-
-def scans(url: str, query: str, params: dict[str, Any]) -> list[tuple[str, str]]:
-    """(node type, index or relation) of every scan in the plan."""
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("EXPLAIN (FORMAT JSON) " + query, params)
-        plan: dict[str, Any] = cur.fetchone()[0][0]["Plan"]
-    conn.close()
-
-    def walk_plan(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        yield node
-        for child in node.get("Plans", []):
-            yield from walk_plan(child)
-
-    return [(node["Node Type"], node.get("Index Name") or node.get("Relation Name", ""))
-            for node in walk_plan(plan) if "Scan" in node["Node Type"]]
 
 
 def deep_cursor(url: str) -> tuple[Any, int]:

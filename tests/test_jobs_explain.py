@@ -18,6 +18,7 @@ import pytest
 
 from sql import applications, jobs
 from sql.migrate import apply_migrations
+from tests.explain import scans
 from tests.servers import create_database, drop_database
 
 SEED = """
@@ -69,27 +70,6 @@ def jobs_seeded(postgres_admin_url: str) -> Iterator[str]:
     drop_database(postgres_admin_url, name)
 
 
-def plan(url: str, query: str, params: dict[str, Any]) -> dict[str, Any]:
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("EXPLAIN (FORMAT JSON) " + query, params)
-        result: dict[str, Any] = cur.fetchone()[0][0]["Plan"]
-    conn.close()
-    return result
-
-
-def nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield node
-    for child in node.get("Plans", []):
-        yield from nodes(child)
-
-
-def scans_of(url: str, query: str, params: dict[str, Any]) -> list[tuple[str, str]]:
-    """(node type, index or relation) of every scan in the plan."""
-    return [(node["Node Type"], node.get("Index Name") or node.get("Relation Name", ""))
-            for node in nodes(plan(url, query, params))
-            if "Scan" in node["Node Type"]]
-
-
 def list_params(**filters: Any) -> dict[str, Any]:
     base = {"category": None, "location": None, "employer_id": None, "remote": None, "q": None}
     return {**base, **filters, "limit": 21}
@@ -111,28 +91,28 @@ NEWEST_FIRST = {"jobs_status_created_idx", "jobs_created_idx"}
 def test_job_lists_use_their_index(jobs_seeded: str, filters: dict[str, Any],
                                    indexes: set[str]):
     query = jobs.list_jobs_query(filters, "open", after=False, ranked="q" in filters)
-    scans = scans_of(jobs_seeded, query, list_params(**filters))
-    assert ("Seq Scan", "jobs") not in scans, scans
-    assert any(name in indexes for _, name in scans), scans
+    found = scans(jobs_seeded, query, list_params(**filters))
+    assert ("Seq Scan", "jobs") not in found, found
+    assert any(name in indexes for _, name in found), found
 
 
 def test_a_deep_page_uses_the_index_too(jobs_seeded: str):
     query = jobs.list_jobs_query({}, "open", after=True, ranked=False)
     params = list_params(after_created_at=datetime(2026, 1, 1, tzinfo=UTC), after_id=50_000)
-    scans = scans_of(jobs_seeded, query, params)
-    assert scans and all(node != "Seq Scan" for node, _ in scans), scans
+    found = scans(jobs_seeded, query, params)
+    assert found and all(node != "Seq Scan" for node, _ in found), found
 
 
 def test_application_lists_use_their_index(jobs_seeded: str):
     params = {"job_id": 42, "status": None, "after_created_at": None, "after_id": None,
               "limit": 21, "applicant_id": 2042}
     for query in (applications.LIST_FOR_JOB, applications.LIST_FOR_APPLICANT):
-        scans = scans_of(jobs_seeded, query, params)
-        assert scans and all(node != "Seq Scan" for node, _ in scans), (query, scans)
+        found = scans(jobs_seeded, query, params)
+        assert found and all(node != "Seq Scan" for node, _ in found), (query, found)
 
 
 def test_saved_jobs_list_uses_its_index(jobs_seeded: str):
-    scans = scans_of(jobs_seeded, jobs.LIST_SAVED_JOBS, {
+    found = scans(jobs_seeded, jobs.LIST_SAVED_JOBS, {
         "user_id": 2042, "after_saved_at": None, "after_id": None, "limit": 21})
-    assert ("Seq Scan", "jobs") not in scans and ("Seq Scan", "saved_jobs") not in scans
+    assert ("Seq Scan", "jobs") not in found and ("Seq Scan", "saved_jobs") not in found
 

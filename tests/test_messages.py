@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -22,6 +21,7 @@ from sql import messages as message_queries
 from sql.db import Database
 from sql.migrate import apply_migrations
 from tests.conftest import API, Account, ClientFactory, register
+from tests.explain import plan_nodes
 from tests.push_service import PushService
 from tests.servers import ThrowawayRedis, create_database, drop_database
 from tests.smtp_sink import SmtpSink
@@ -657,22 +657,6 @@ def seeded_database_url(postgres_admin_url: str) -> Iterator[str]:
         drop_database(postgres_admin_url, name)
 
 
-def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from plan_nodes(child)
-
-
-def explain(url: str, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("EXPLAIN (FORMAT JSON) " + query, params)
-        document = cur.fetchone()[0]
-    conn.close()
-    if isinstance(document, str):  # psycopg2 decodes the json type; text would need this
-        document = json.loads(document)
-    return list(plan_nodes(document[0]["Plan"]))
-
-
 def test_message_queries_use_indexes_on_a_large_data_set(seeded_database_url: str):
     url = seeded_database_url
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
@@ -717,14 +701,14 @@ def test_message_queries_use_indexes_on_a_large_data_set(seeded_database_url: st
          {"messages_unread_idx", "conversations_pkey"}),
     ]
     for query, params, expected_indexes in cases:
-        nodes = explain(url, query, params)
+        nodes = plan_nodes(url, query, params)
         scanned = {(node["Node Type"], node.get("Relation Name")) for node in nodes}
         assert ("Seq Scan", "messages") not in scanned, (query, scanned)
         assert ("Seq Scan", "conversations") not in scanned, (query, scanned)
         used = {node["Index Name"] for node in nodes if "Index Name" in node}
         assert expected_indexes <= used, (query, used)
     # A page of a long conversation reads its rows in index order and stops at the limit.
-    nodes = explain(url, message_queries.LIST_MESSAGES, {
+    nodes = plan_nodes(url, message_queries.LIST_MESSAGES, {
         "conversation_id": long_conversation_id, "user_id": 9999, "limit": 21,
         "before_created_at": None, "before_id": None})
     assert ("Index Scan", "messages_conversation_created_idx") in {
