@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
+from email.policy import Policy, default
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,29 @@ STATUS_LABELS: Mapping[str, str] = {
     "withdrawn": "withdrawn",
 }
 
+MAX_HEADER_LINE = 998  # RFC 5322, 2.1.1: the hard limit, CRLF excluded
+
+
+class VerbatimHeader(UnstructuredHeader, BaseHeader):
+    """A header that goes on the wire exactly as given, on one line, whatever its length.
+
+    RFC 2369 says a ``List-Unsubscribe`` ``<URL>`` is never MIME-encoded, but the email
+    package encodes any header line over 78 characters, and aiosmtplib serialises with its
+    own ``policy.SMTP`` whatever the message's policy is, so the header itself must know how
+    to fold. One ``<URL>`` cannot be folded inside, so it stays whole up to the 998 limit.
+    """
+
+    def fold(self, *, policy: Policy) -> str:
+        line = f"{self.name}: {self}"
+        if not line.isascii() or len(line) > MAX_HEADER_LINE:
+            return str(super().fold(policy=policy))  # not a URL we made: the safe default
+        return line + policy.linesep
+
+
+_headers = HeaderRegistry()
+_headers.map_to_type("list-unsubscribe", VerbatimHeader)
+MAIL_POLICY = default.clone(header_factory=_headers)
+
 _environment = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
     autoescape=jinja2.select_autoescape(enabled_extensions=("html",),
@@ -94,7 +119,7 @@ def render_email(email_type: str, context: Mapping[str, Any], *, to: str, mail_f
     text = _environment.get_template(f"{email_type}.txt").render(variables)
     html = _environment.get_template(f"{email_type}.html").render(variables)
 
-    message = EmailMessage()
+    message = EmailMessage(policy=MAIL_POLICY)
     message["From"] = mail_from
     message["To"] = to
     message["Subject"] = subject

@@ -3,7 +3,9 @@
 Built on aiosmtpd's ``SMTP`` protocol served by ``loop.create_server`` (not its threaded
 ``Controller``), so it lives and dies with the loop pytest-aiohttp gives each test.
 ``stop()`` closes the port, which is how a test makes "the mail server is down";
-``reject_with`` makes it refuse recipients (or the data) with a chosen reply.
+``reject_with`` makes it refuse recipients (or the data) with a chosen reply. Each message is
+kept twice: parsed (``messages``) and exactly as it came over the wire (``raw``), because
+parsing decodes what a real mail client would see encoded.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class _Handler:
         assert isinstance(raw, bytes)
         message = BytesParser(policy=email.policy.default).parsebytes(raw)
         assert isinstance(message, EmailMessage)
-        self.sink.add(message, str(envelope.mail_from), list(envelope.rcpt_tos))
+        self.sink.add(message, raw, str(envelope.mail_from), list(envelope.rcpt_tos))
         return "250 Message accepted"
 
 
@@ -50,6 +52,7 @@ class SmtpSink:
     def __init__(self) -> None:
         self.port = 0
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []  # the DATA of each message, byte for byte as received
         self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) per message
         self.reject_with: tuple[int, str] | None = None
         self.reject_stage: Literal["RCPT", "DATA"] = "RCPT"
@@ -81,8 +84,10 @@ class SmtpSink:
                 await self._arrived.wait()
         return self.messages
 
-    def add(self, message: EmailMessage, mail_from: str, rcpt_tos: list[str]) -> None:
+    def add(self, message: EmailMessage, raw: bytes, mail_from: str,
+            rcpt_tos: list[str]) -> None:
         self.messages.append(message)
+        self.raw.append(raw)
         self.envelopes.append((mail_from, rcpt_tos))
         self._arrived.set()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import re
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from typing import Any
@@ -113,6 +115,29 @@ def test_every_type_renders_both_parts_and_headers(email_type: str) -> None:
         assert "Unsubscribe" not in text
 
 
+# A line that ends a sentence, a greeting or a heading; anything else must end its paragraph.
+SENTENCE_END = re.compile(r"[.!?:,]$")
+LINK = re.compile(r"https?://\S+")
+
+
+@pytest.mark.parametrize("email_type", sorted(CONTEXTS))
+def test_the_text_part_reads_well_as_plain_text(email_type: str) -> None:
+    """Mail clients reflow nothing: a sentence broken by template layout stays broken, and a
+    link sharing its line with words is easily mis-copied."""
+    text, _ = parts(render(email_type))
+    lines = text.splitlines()
+
+    for line in lines:
+        if LINK.search(line):
+            assert LINK.fullmatch(line.strip()), f"link not on a line of its own: {line!r}"
+    for index, (line, following) in enumerate(itertools.pairwise(lines)):
+        in_signature = line == "-- " or (index and lines[index - 1] == "-- ")
+        if in_signature or not line.strip() or LINK.fullmatch(line.strip()):
+            continue
+        assert SENTENCE_END.search(line) or not following.strip() \
+            or LINK.fullmatch(following.strip()), f"a sentence broken across lines: {line!r}"
+
+
 def test_job_alert_lists_every_job() -> None:
     text, html = parts(render("job_alert"))
     for body in (text, html):
@@ -190,6 +215,31 @@ async def test_send_delivers_with_the_same_message_id(smtp_sink: SmtpSink,
     assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert [part.replace("\r\n", "\n") for part in parts(received)] == list(parts(message))
     assert smtp_sink.envelopes == [("no-reply@hireme.test", [TO])]
+
+
+async def test_list_unsubscribe_goes_on_the_wire_as_one_unencoded_line(
+        smtp_sink: SmtpSink, sender: EmailSender) -> None:
+    # A real link: far longer than the 78 characters past which a header line is folded.
+    url = unsubscribe_url("https://hireme.example",
+                          make_unsubscribe_token(SECRET, 123456, "job_closed"))
+    title = "Senior compiler engineer for a long running research programme in Paris"
+    message = render_email("job_closed", {**CONTEXTS["job_closed"], "job_title": title},
+                           to=TO, mail_from=MAIL_FROM, message_id="<outbox-1@hireme.test>",
+                           unsubscribe_url=url)
+
+    assert (await sender.send(message)).status == "sent"
+
+    await smtp_sink.wait_for(1)
+    [raw] = smtp_sink.raw
+    # RFC 2369: exactly <URL> on one line, never MIME-encoded, as mail clients read it.
+    assert f"\r\nList-Unsubscribe: <{url}>\r\n".encode("ascii") in raw
+    assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
+    headers = raw.partition(b"\r\n\r\n")[0]
+    assert b"=?" not in headers  # no encoded word anywhere
+    # Every other header is still folded as usual: the long subject too.
+    assert all(len(line) <= 78 for line in headers.split(b"\r\n")
+               if not line.startswith(b"List-Unsubscribe:"))
+    assert smtp_sink.messages[0]["Subject"] == f"{title} is no longer open"
 
 
 async def test_smtp_down_is_retried(smtp_sink: SmtpSink, sender: EmailSender) -> None:
