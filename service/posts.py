@@ -24,7 +24,7 @@ from tasks.feeds import create_post_txn, forget_posts_txn
 from tasks.notify import Event, notify_txn
 from tasks.work import unit_of_work
 
-BLOCKED = "The author of this post has blocked you."
+BLOCKED = "You or the author of this post has blocked the other."
 
 
 async def hydrate_posts(db: Database, rows: list[Row], viewer_id: int) -> list[Post]:
@@ -112,6 +112,8 @@ async def like_post(request: web.Request) -> web.Response:
                 dedup_key=f"post_like:{post_id}:{principal.user_id}", email=False))
     if liked is None:
         raise NotFound()
+    if liked["blocked"]:
+        raise Forbidden(BLOCKED)
     post = await _one_post(backends.db, post_id, principal.user_id)
     return json_answer(post, 201 if liked["inserted"] else 200)
 
@@ -130,7 +132,8 @@ async def list_comments(request: web.Request) -> web.Response:
     query = decode_query(request.query, PageQuery)
     after = decode_cursor(query.cursor, datetime, int) if query.cursor else None
     db = request.app[BACKENDS].db
-    rows = await posts.list_comments(db, post_id, after=after, limit=query.limit + 1)
+    rows = await posts.list_comments(db, post_id, principal.user_id, after=after,
+                                     limit=query.limit + 1)
     if rows is None:
         raise NotFound()
     page, next_cursor = split_page(rows, query.limit, lambda row: (row["created_at"], row["id"]))

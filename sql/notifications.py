@@ -8,21 +8,28 @@ from typing import Any
 from psycopg2.extras import Json
 
 from sql.db import Cursor, Database, Row
+from sql.social import BLOCKED_PAIR
 
 NOTIFICATION_TYPES = ("follow", "post_like", "post_comment", "application_received",
                       "application_status", "job_closed", "message")
 
 # The same event (same dedup_key) never notifies twice: a repeat is ignored, or, for
 # "refresh" events such as new messages in one conversation, brings the one row back unread.
-INSERT_NOTIFICATION = """
+# Nothing at all is written when the user and the actor block each other either way (API.md,
+# "Follows": no notification passes between them): checked here, in the statement that
+# writes the row, so every type and every caller is covered, and no email or push follows a
+# notification that was not written. A block that commits while this runs is read as later.
+NEW_NOTIFICATION = f"""
     INSERT INTO notifications (user_id, actor_id, notification_type, related_id, data, dedup_key)
-    VALUES (%(user_id)s, %(actor_id)s, %(type)s, %(related_id)s, %(data)s, %(dedup_key)s)
+    SELECT %(user_id)s, %(actor_id)s::bigint, %(type)s, %(related_id)s::bigint, %(data)s::jsonb,
+           %(dedup_key)s::text
+    WHERE NOT {BLOCKED_PAIR.format(a="%(user_id)s", b="%(actor_id)s::bigint")}
+"""
+INSERT_NOTIFICATION = f"""{NEW_NOTIFICATION}
     ON CONFLICT (user_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
     RETURNING id
 """
-REFRESH_NOTIFICATION = """
-    INSERT INTO notifications (user_id, actor_id, notification_type, related_id, data, dedup_key)
-    VALUES (%(user_id)s, %(actor_id)s, %(type)s, %(related_id)s, %(data)s, %(dedup_key)s)
+REFRESH_NOTIFICATION = f"""{NEW_NOTIFICATION}
     ON CONFLICT (user_id, dedup_key) WHERE dedup_key IS NOT NULL DO UPDATE
         SET is_read = false, actor_id = EXCLUDED.actor_id, data = EXCLUDED.data,
             created_at = now()
@@ -34,7 +41,8 @@ async def insert_notification_txn(cur: Cursor, *, user_id: int, type: str,
                                   actor_id: int | None, related_id: int | None,
                                   data: dict[str, Any], dedup_key: str | None,
                                   refresh: bool) -> int | None:
-    """The notification's id, or None when this event already notified the user."""
+    """The notification's id; None when this event already notified the user, or when the
+    user and the actor block each other."""
     query = REFRESH_NOTIFICATION if refresh else INSERT_NOTIFICATION
     value = await cur.fetch_value(query, {
         "user_id": user_id, "actor_id": actor_id, "type": type, "related_id": related_id,

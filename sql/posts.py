@@ -12,6 +12,7 @@ from collections.abc import Collection
 from datetime import datetime
 
 from sql.db import Cursor, Database, ForeignKeyViolation, Row
+from sql.social import BLOCKED_PAIR
 
 Before = tuple[datetime, int] | None
 
@@ -23,6 +24,9 @@ LIKED_BY_ME = """
     EXISTS (SELECT 1 FROM post_likes l
             WHERE l.post_id = p.id AND l.user_id = %(viewer_id)s) AS liked_by_me
 """
+# A block hides each one's posts from the other (API.md, "Follows"): their lists are empty,
+# a single post of theirs is not found, and neither likes nor comments on the other's posts.
+BLOCKED_VIEWER = BLOCKED_PAIR.format(a="p.user_id", b="%(viewer_id)s")
 BEFORE = """
     (%(before_created_at)s::timestamptz IS NULL
      OR (p.created_at, p.id) < (%(before_created_at)s, %(before_id)s))
@@ -54,12 +58,12 @@ async def insert_post_txn(cur: Cursor, *, author_id: int, body: str, post_type: 
 SELECT_POSTS = f"""
     SELECT {POST_COLUMNS}, {LIKED_BY_ME}
     FROM posts p
-    WHERE p.id = ANY(%(ids)s::bigint[])
+    WHERE p.id = ANY(%(ids)s::bigint[]) AND NOT {BLOCKED_VIEWER}
 """
 
 
 async def get_posts(db: Database, post_ids: Collection[int], viewer_id: int) -> list[Row]:
-    """Posts by id in one query, unordered; missing ids are absent."""
+    """Posts by id in one query, unordered; missing ids (and a blocked pair's) are absent."""
     return await db.fetch_all(SELECT_POSTS, {"ids": list(post_ids), "viewer_id": viewer_id})
 
 
@@ -105,7 +109,8 @@ async def post_exists(db: Database, post_id: int) -> bool:
     return bool(await db.fetch_value(POST_EXISTS, {"post_id": post_id}))
 
 
-# The author is the outer row, so an unknown author (404) and an empty page differ.
+# The author is the outer row, so an unknown author (404) and an empty page differ; a block
+# either way is an empty page. The block test names no column of p: a one-time filter.
 LIST_USER_POSTS = f"""
     SELECT u.id AS owner_id, x.*
     FROM users u
@@ -113,6 +118,7 @@ LIST_USER_POSTS = f"""
         SELECT {POST_COLUMNS}, {LIKED_BY_ME}
         FROM posts p
         WHERE p.user_id = u.id AND {BEFORE}
+          AND NOT {BLOCKED_PAIR.format(a="u.id", b="%(viewer_id)s")}
         ORDER BY p.created_at DESC, p.id DESC
         LIMIT %(limit)s
     ) AS x ON true
@@ -135,24 +141,28 @@ async def list_user_posts(db: Database, author_id: int, viewer_id: int, *, befor
 # -- likes ----------------------------------------------------------------------------------
 
 # ON CONFLICT DO NOTHING makes two concurrent likes one row: the second waits for the first
-# to commit and then inserts nothing, so only one of them counts and notifies.
-INSERT_LIKE = """
-    WITH liked AS (
+# to commit and then inserts nothing, so only one of them counts and notifies. Nothing is
+# inserted when either user blocks the other (``blocked``: the caller answers 403).
+INSERT_LIKE = f"""
+    WITH target AS (
+        SELECT p.id, p.user_id, {BLOCKED_PAIR.format(a="p.user_id", b="%(user_id)s")} AS blocked
+        FROM posts p WHERE p.id = %(post_id)s
+    ), liked AS (
         INSERT INTO post_likes (post_id, user_id)
-        SELECT p.id, %(user_id)s FROM posts p WHERE p.id = %(post_id)s
+        SELECT t.id, %(user_id)s FROM target t WHERE NOT t.blocked
         ON CONFLICT DO NOTHING
         RETURNING post_id
     ), counted AS (
         UPDATE posts SET likes_count = likes_count + 1
         WHERE id IN (SELECT post_id FROM liked)
     )
-    SELECT p.user_id AS author_id, EXISTS (SELECT 1 FROM liked) AS inserted
-    FROM posts p WHERE p.id = %(post_id)s
+    SELECT t.user_id AS author_id, t.blocked, EXISTS (SELECT 1 FROM liked) AS inserted
+    FROM target t
 """
 
 
 async def insert_like_txn(cur: Cursor, post_id: int, user_id: int) -> Row | None:
-    """``author_id`` and whether the like is new; None when there is no such post."""
+    """``author_id``, ``blocked`` and whether the like is new; None when there is no post."""
     try:
         return await cur.fetch_one(INSERT_LIKE, {"post_id": post_id, "user_id": user_id})
     except ForeignKeyViolation:  # the post was deleted meanwhile
@@ -181,13 +191,13 @@ async def delete_like(db: Database, post_id: int, user_id: int) -> bool:
 
 COMMENT_COLUMNS = "c.id, c.post_id, c.user_id, c.body, c.created_at"
 
-# Refused (no row) when the post author blocks the commenter; the caller tells 403 from 404.
+# Refused (no row) when the post author and the commenter block each other either way; the
+# caller tells 403 from 404.
 INSERT_COMMENT = f"""
     WITH target AS (
         SELECT p.id, p.user_id FROM posts p
         WHERE p.id = %(post_id)s
-          AND NOT EXISTS (SELECT 1 FROM blocks b
-                          WHERE b.blocker_id = p.user_id AND b.blocked_id = %(user_id)s)
+          AND NOT {BLOCKED_PAIR.format(a="p.user_id", b="%(user_id)s")}
     ), inserted AS (
         INSERT INTO post_comments AS c (post_id, user_id, body)
         SELECT id, %(user_id)s, %(body)s FROM target
@@ -251,7 +261,8 @@ async def comment_exists(db: Database, comment_id: int) -> bool:
     return bool(await db.fetch_value(COMMENT_EXISTS, {"comment_id": comment_id}))
 
 
-# Oldest first, served by post_comments_post_created_idx; the post is the outer row (404).
+# Oldest first, served by post_comments_post_created_idx; the post is the outer row (404,
+# also for a post the viewer may not see because of a block).
 LIST_COMMENTS = f"""
     SELECT p.id AS owner_id, c.*
     FROM posts p
@@ -264,17 +275,18 @@ LIST_COMMENTS = f"""
         ORDER BY c.created_at, c.id
         LIMIT %(limit)s
     ) AS c ON true
-    WHERE p.id = %(post_id)s
+    WHERE p.id = %(post_id)s AND NOT {BLOCKED_VIEWER}
 """
 
 
-async def list_comments(db: Database, post_id: int, *, after: Before,
+async def list_comments(db: Database, post_id: int, viewer_id: int, *, after: Before,
                         limit: int) -> list[Row] | None:
-    """A page of the post's comments, oldest first; None when there is no such post."""
+    """A page of the post's comments, oldest first; None when there is no such post (or the
+    viewer and its author block each other)."""
     after_created_at, after_id = after or (None, None)
     rows = await db.fetch_all(LIST_COMMENTS, {
-        "post_id": post_id, "after_created_at": after_created_at, "after_id": after_id,
-        "limit": limit}, stale_ok=True)
+        "post_id": post_id, "viewer_id": viewer_id, "after_created_at": after_created_at,
+        "after_id": after_id, "limit": limit}, stale_ok=True)
     if not rows:
         return None
     return [row for row in rows if row["id"] is not None]

@@ -27,11 +27,15 @@ async def lock_pair_txn(cur: Cursor, user_id: int, other_id: int) -> bool:
     return any(row["id"] == other_id for row in rows)
 
 
-SELECT_BLOCKED = """
-    SELECT EXISTS (SELECT 1 FROM blocks
-                   WHERE (blocker_id = %(a)s AND blocked_id = %(b)s)
-                      OR (blocker_id = %(b)s AND blocked_id = %(a)s))
+# Either user blocking the other, as a condition on two SQL expressions ``{a}`` and ``{b}``
+# (posts, likes, comments and notifications put it in their WHERE). Each arm names both
+# columns of the blocks primary key, so it is two primary-key lookups whichever way it goes.
+BLOCKED_PAIR = """
+    EXISTS (SELECT 1 FROM blocks b
+            WHERE (b.blocker_id = {a} AND b.blocked_id = {b})
+               OR (b.blocker_id = {b} AND b.blocked_id = {a}))
 """
+SELECT_BLOCKED = f"SELECT {BLOCKED_PAIR.format(a='%(a)s', b='%(b)s')}"
 
 
 async def blocked_between_txn(cur: Cursor, a: int, b: int) -> bool:

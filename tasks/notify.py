@@ -46,7 +46,11 @@ class Event:
 
 
 async def notify_txn(work: Work, event: Event) -> int | None:
-    """Write the notification and its deliveries; the notification id, or None on a repeat."""
+    """Write the notification and its deliveries; the notification id, or None on a repeat.
+
+    Also None, with nothing written, when the user and the actor block each other either way:
+    the insert checks ``blocks`` in its own WHERE (sql/notifications.py), so no caller has to.
+    """
     if event.type not in NOTIFICATION_TYPES:
         raise ValueError(f"unknown notification type {event.type!r}")
     cur = work.cur

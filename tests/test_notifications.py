@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from service.appkeys import BACKENDS
 from sql.db import Database
+from sql.notifications import NOTIFICATION_TYPES
 from tasks.notify import Event, notify_txn
 from tasks.work import unit_of_work
-from tests.conftest import API, Account, register
+from tests.conftest import API, Account, ClientFactory, register
+from tests.push_service import PushService
+from tests.test_push_api import new_vapid_key, subscribe
 
 
 async def notify(client: TestClient[Any, Any], event: Event) -> int | None:
@@ -166,3 +170,36 @@ async def test_unread_count_without_redis_comes_from_postgres(make_client: Any, 
         assert await unread(client, user) == 1
         await client.post(f"{API}/notifications/read_all", headers=user.headers)
         assert await unread(client, user) == 0
+
+
+@pytest.mark.parametrize("recipient_blocks", [True, False],
+                         ids=["recipient blocks actor", "actor blocks recipient"])
+async def test_no_notification_of_any_type_passes_a_block(
+        make_client: ClientFactory, push_service: PushService, db: Database,
+        recipient_blocks: bool):
+    client = await make_client(push_endpoint_allowlist=(push_service.origin,),
+                               vapid_private_key=new_vapid_key())
+    recipient, actor = await register(client), await register(client)
+    await subscribe(client, push_service, recipient)
+    blocker, blocked = (recipient, actor) if recipient_blocks else (actor, recipient)
+    response = await client.post(f"{API}/users/{blocked.id}/block", headers=blocker.headers)
+    assert response.status == 201
+
+    def event(kind: str) -> Event:
+        return Event(user_id=recipient.id, type=kind, actor_id=actor.id, related_id=1,
+                     dedup_key=f"{kind}:1", refresh=kind == "message")
+
+    deliveries = "SELECT count(*) FROM outbox WHERE payload->>'email_type' IS DISTINCT FROM " \
+                 "'welcome'"
+    for kind in NOTIFICATION_TYPES:
+        assert await notify(client, event(kind)) is None, kind
+    assert await db.fetch_value("SELECT count(*) FROM notifications") == 0
+    assert await db.fetch_value(deliveries) == 0
+    assert await unread(client, recipient) == 0
+
+    response = await client.delete(f"{API}/users/{blocked.id}/block", headers=blocker.headers)
+    assert response.status == 204
+    for kind in NOTIFICATION_TYPES:  # unblocked, the very same events notify
+        assert await notify(client, event(kind)) is not None, kind
+    assert await unread(client, recipient) == len(NOTIFICATION_TYPES)
+    assert await db.fetch_value(deliveries) > len(NOTIFICATION_TYPES)

@@ -283,3 +283,67 @@ async def test_follow_shows_in_author_profiles_of_posts(client: Client, user: Ac
     assert (await get_post(client, user, post["id"]))["author"]["followed_by_me"] is False
     await follow(client, user, author.id)
     assert (await get_post(client, user, post["id"]))["author"]["followed_by_me"] is True
+
+
+# -- blocks: neither sees the other's posts, neither likes or comments on them ---------------
+
+async def like(client: Client, account: Account, post_id: int) -> int:
+    response = await client.post(f"{API}/posts/{post_id}/like", headers=account.headers)
+    return response.status
+
+
+async def test_a_blocked_pair_cannot_like_each_others_posts(client: Client, user: Account,
+                                                          db: Database):
+    blocker = await register(client)
+    blockers_post, users_post = await create_post(client, blocker), await create_post(client, user)
+    await block(client, blocker, user.id)
+    assert await like(client, user, blockers_post["id"]) == 403
+    assert await like(client, blocker, users_post["id"]) == 403
+    assert await db.fetch_value("SELECT count(*) FROM post_likes") == 0
+    assert await notifications_of(db, blocker.id, "post_like") == []
+    assert await notifications_of(db, user.id, "post_like") == []
+    unread = await client.get(f"{API}/notifications/unread_count", headers=blocker.headers)
+    assert (await unread.json())["count"] == 0
+
+    await client.delete(f"{API}/users/{user.id}/block", headers=blocker.headers)
+    assert await like(client, user, blockers_post["id"]) == 201
+    assert len(await notifications_of(db, blocker.id, "post_like")) == 1
+
+
+async def test_the_blocker_cannot_comment_on_the_blocked_users_posts(client: Client,
+                                                                     user: Account,
+                                                                     db: Database):
+    blocker = await register(client)
+    post = await create_post(client, user)
+    await block(client, blocker, user.id)
+    answer = await comment(client, blocker, post["id"], expect=403)
+    assert answer["error"]["code"] == "forbidden"
+    assert await notifications_of(db, user.id, "post_comment") == []
+
+
+async def test_a_block_hides_each_ones_posts_from_the_other(client: Client, user: Account):
+    blocker, bystander = await register(client), await register(client)
+    blockers_post, users_post = await create_post(client, blocker), await create_post(client, user)
+    await comment(client, bystander, blockers_post["id"])
+    await block(client, blocker, user.id)
+    for viewer, author, post in ((user, blocker, blockers_post), (blocker, user, users_post)):
+        listed = await client.get(f"{API}/users/{author.id}/posts", headers=viewer.headers)
+        assert listed.status == 200
+        assert await listed.json() == {"items": [], "next_cursor": None}
+        one = await client.get(f"{API}/posts/{post['id']}", headers=viewer.headers)
+        assert one.status == 404
+        assert (await one.json())["error"]["code"] == "not_found"
+        comments = await client.get(f"{API}/posts/{post['id']}/comments",
+                                    headers=viewer.headers)
+        assert comments.status == 404
+    # Everyone else still sees both, and each still sees their own.
+    for viewer, author, post in ((bystander, blocker, blockers_post),
+                                 (bystander, user, users_post), (user, user, users_post),
+                                 (blocker, blocker, blockers_post)):
+        assert await walk(client, viewer, f"/users/{author.id}/posts") == [post["id"]]
+        assert (await get_post(client, viewer, post["id"]))["id"] == post["id"]
+    assert len(await walk(client, bystander, f"/posts/{blockers_post['id']}/comments")) == 1
+
+    await client.delete(f"{API}/users/{user.id}/block", headers=blocker.headers)
+    assert await walk(client, user, f"/users/{blocker.id}/posts") == [blockers_post["id"]]
+    assert await walk(client, user, f"/posts/{blockers_post['id']}/comments") != []

@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 from sql.db import Database
 from tests.conftest import API, Account, ClientFactory, register
 from tests.push_service import PushService
+from tests.test_jobs import post_job
 from tests.test_push_api import new_vapid_key, subscribe
 
 Client = TestClient[Any, Any]
@@ -234,3 +235,36 @@ async def test_crossed_follows_and_unfollows_never_deadlock(client: Client, db: 
         assert all(r.status in (200, 201, 204) for r in responses), [r.status for r in responses]
         await unfollow(client, ada, bob.id)
         assert await counts(db, ada.id) == (0, 0) and await counts(db, bob.id) == (0, 0)
+
+
+async def outbox_rows(db: Database) -> list[dict[str, Any]]:
+    """Every delivery written but the welcome emails (one per account, blocks or not)."""
+    return await db.fetch_all("SELECT kind, payload FROM outbox "
+                              "WHERE payload->>'email_type' IS DISTINCT FROM 'welcome'")
+
+
+async def test_no_notification_passes_a_block_in_either_direction(
+        make_client: ClientFactory, push_service: PushService, db: Database):
+    """The application stands (it is the seeker's own record), but neither side is told."""
+    client = await make_client(push_endpoint_allowlist=(push_service.origin,),
+                               vapid_private_key=new_vapid_key())
+    for blocker_is_employer in (True, False):
+        employer = await register(client, role="employer")
+        seeker = await register(client)
+        for account in (employer, seeker):
+            await subscribe(client, push_service, account)
+        blocker, blocked = (employer, seeker) if blocker_is_employer else (seeker, employer)
+        await block(client, blocker, blocked.id)
+        job = await post_job(client, employer)
+        applied = await client.post(f"{API}/jobs/{job['id']}/applications",
+                                    json={"cover_letter": "Please"}, headers=seeker.headers)
+        assert applied.status == 201, await applied.text()
+        application = await applied.json()
+        reviewed = await client.patch(f"{API}/applications/{application['id']}",
+                                      json={"status": "reviewed"}, headers=employer.headers)
+        assert reviewed.status == 200, await reviewed.text()
+        for account in (employer, seeker):
+            page = await (await client.get(f"{API}/notifications",
+                                           headers=account.headers)).json()
+            assert page["items"] == [], blocker_is_employer
+        assert await outbox_rows(db) == [], blocker_is_employer
