@@ -7,6 +7,7 @@ from aiohttp import web
 from cache.tokens import revoke_cached_tokens
 from service.appkeys import BACKENDS, CACHE, DATABASE
 from service.authn import authenticate
+from service.email_tokens import reset_password_with_token, verify_email_with_token
 from service.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
 from service.limits import enforce_auth_limit
 from service.passwords import hash_password, needs_rehash, verify_password
@@ -21,7 +22,7 @@ from service.schemas import (
     RegisterRequest,
     VerifyEmailRequest,
 )
-from service.tokens import hash_token, new_token
+from service.tokens import new_token
 from sql import tokens, users
 from tasks.notify import enqueue_email_txn
 from tasks.work import unit_of_work
@@ -55,11 +56,8 @@ async def register(request: web.Request) -> web.Response:
 
 async def verify_email(request: web.Request) -> web.Response:
     body = await read_body(request, VerifyEmailRequest)
-    async with request.app[DATABASE].transaction("verify_email") as cur:
-        user_id = await tokens.spend_email_token_txn(cur, hash_token(body.token), "verify_email")
-        if user_id is None:
-            raise ValidationFailed({"token": BAD_TOKEN})
-        await users.mark_email_verified_txn(cur, user_id)
+    if not await verify_email_with_token(request.app[DATABASE], body.token):
+        raise ValidationFailed({"token": BAD_TOKEN})
     return no_content()
 
 
@@ -126,14 +124,7 @@ async def request_password_reset(request: web.Request) -> web.Response:
 async def confirm_password_reset(request: web.Request) -> web.Response:
     body = await read_body(request, PasswordResetConfirmRequest)
     await enforce_auth_limit(request, "password_reset_confirm", None)
-    new_hash = await hash_password(body.new_password)
-    async with request.app[DATABASE].transaction("confirm_password_reset") as cur:
-        user_id = await tokens.spend_email_token_txn(cur, hash_token(body.token), "password_reset")
-        if user_id is None:
-            raise ValidationFailed({"token": BAD_TOKEN})
-        await users.update_password_txn(cur, user_id, new_hash)
-        await users.mark_email_verified_txn(cur, user_id)  # the link proved the address
-        revoked = await tokens.delete_user_tokens_txn(cur, user_id)
-    await revoke_cached_tokens(request.app[CACHE], [h.hex() for h in revoked])
+    if not await reset_password_with_token(request.app[DATABASE], request.app[CACHE], body.token,
+                                           body.new_password):
+        raise ValidationFailed({"token": BAD_TOKEN})
     return no_content()
-
