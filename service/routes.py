@@ -13,6 +13,7 @@ from service import (
     jobs,
     messages,
     notifications,
+    pages,
     posts,
     push,
     social,
@@ -107,4 +108,20 @@ def add_routes(app: web.Application) -> None:
         web.post(f"{API}/posts/{{id}}/comments", posts.add_comment, name="add_comment"),
         web.delete(f"{API}/comments/{{id}}", posts.delete_comment, name="delete_comment"),
         web.get(f"{API}/feed", feed.get_feed, name="get_feed"),
+    ])
+    # Pages that the links in emails open (outside /api/v1).
+    app.add_routes([
+        web.get("/verify-email", pages.verify_email_page, name="verify_email_page"),
+        web.post("/verify-email", pages.submit_verify_email, name="submit_verify_email"),
+        web.get("/reset-password", pages.reset_password_page, name="reset_password_page"),
+        web.post("/reset-password", pages.submit_reset_password, name="submit_reset_password"),
+        web.get("/jobs/{id}", pages.job_page, name="job_page"),
+        web.get("/jobs/{id}/applications", pages.job_applications_page,
+                name="job_applications_page"),
+        web.get("/applications/{id}", pages.application_page, name="application_page"),
+        web.get("/conversations/{id}", pages.conversation_page, name="conversation_page"),
+        web.get("/posts/{id}", pages.post_page, name="post_page"),
+        web.get("/users/{id}", pages.profile_page, name="profile_page"),
+        web.get("/notifications", pages.notifications_page, name="notifications_page"),
+        web.get("/job_alerts", pages.job_alerts_page, name="job_alerts_page"),
     ])
