@@ -1,4 +1,4 @@
-"""hireme command line: ``python run.py serve | migrate | vapid``.
+"""hireme command line: ``python run.py serve | migrate | seed | vapid``.
 
 ``serve`` is a supervisor that serves no requests itself: it applies migrations, opens one
 listening socket and keeps exactly ``WEB_CONCURRENCY`` worker processes serving on it,
@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
 
 import uvloop
 from aiohttp import web
@@ -36,8 +38,18 @@ from service import localrun
 from service.app import create_app
 from service.config import ConfigError, Settings, load_settings
 from service.middleware import RequestIdFilter
+from service.passwords import hash_password
+from service.tokens import new_token
 from sql.db import DatabaseUnavailable
 from sql.migrate import apply_migrations
+from sql.seed import (
+    SEED_PASSWORD,
+    DatabaseNotEmpty,
+    SeedOptions,
+    seed_database,
+    write_tokens_file,
+)
+from sql.seed_plan import TOKEN_POOL_SIZE
 
 log = logging.getLogger("hireme.run")
 
@@ -52,7 +64,8 @@ STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def main(argv: list[str] | None = None) -> int:
-    command = build_parser().parse_args(argv).command
+    args = build_parser().parse_args(argv)
+    command = args.command
     if command == "vapid":
         return print_vapid_keys()
     try:
@@ -62,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level)
     try:
-        with localrun.local_servers(settings, redis=command != "migrate") as settings:
-            return SETTINGS_COMMANDS[command](settings)
+        with localrun.local_servers(settings,
+                                    redis=command not in ("migrate", "seed")) as settings:
+            return SETTINGS_COMMANDS[command](settings, args)
     except localrun.LocalRunError as error:
         print(f"local trial run: {error}", file=sys.stderr)
         return 1
@@ -78,8 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("serve", help="run the web service: a supervisor and its workers")
     commands.add_parser("migrate", help="apply pending database migrations")
     commands.add_parser("vapid", help="print a new VAPID key pair for web push")
-    # "seed" (demo / benchmark data) goes here, its handler in SETTINGS_COMMANDS.
+    add_seed_parser(commands)
     return parser
+
+
+def add_seed_parser(commands: Any) -> None:
+    seed = commands.add_parser("seed", help="bulk-load a realistic demo / benchmark data set")
+    seed.add_argument("--scale", type=float, default=0.1,
+                      help="1 = 100k users, 200k jobs, 1M posts, 5M notifications (default 0.1)")
+    seed.add_argument("--seed", type=int, default=1, help="random seed (same seed, same data)")
+    seed.add_argument("--tokens-file", type=Path, default=Path("bench/results/tokens.json"),
+                      help="where to write the login tokens of the benchmark's user pool")
+    seed.add_argument("--pool", type=int, default=TOKEN_POOL_SIZE,
+                      help="how many seeded users get a login token")
+    seed.add_argument("--force", action="store_true",
+                      help="truncate every table first (refused without it if users exist)")
 
 
 def configure_logging(level: str) -> None:
@@ -117,6 +144,26 @@ def migrate(settings: Settings) -> int:
 
 def apply_pending_migrations(settings: Settings) -> list[str]:
     return asyncio.run(apply_migrations(settings.database_url))
+
+
+# ---- seed ---------------------------------------------------------------------------------
+
+def seed(settings: Settings, args: argparse.Namespace) -> int:
+    for name in apply_pending_migrations(settings):
+        print(f"applied {name}")
+    password_hash = asyncio.run(hash_password(SEED_PASSWORD))
+    options = SeedOptions(scale=args.scale, seed=args.seed, anchor=int(time.time()),
+                          force=args.force)
+    try:
+        summary = seed_database(settings.database_url, options, password_hash=password_hash,
+                                new_token=new_token, pool_size=args.pool)
+    except DatabaseNotEmpty as error:
+        print(f"refusing to seed: {error}", file=sys.stderr)
+        return 1
+    write_tokens_file(args.tokens_file, summary)
+    print(f"seeded; {len(summary['users'])} login tokens in {args.tokens_file} "
+          f"(every seeded user's password: {SEED_PASSWORD})")
+    return 0
 
 
 # ---- serve ----------------------------------------------------------------------------------
@@ -305,7 +352,11 @@ def signals_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-SETTINGS_COMMANDS: dict[str, Callable[[Settings], int]] = {"serve": serve, "migrate": migrate}
+SETTINGS_COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "serve": lambda settings, _: serve(settings),
+    "migrate": lambda settings, _: migrate(settings),
+    "seed": seed,
+}
 
 if __name__ == "__main__":
     sys.exit(main())
