@@ -9,7 +9,8 @@ from service.appkeys import DATABASE
 from service.authn import authenticate
 from service.errors import NotFound, ValidationFailed
 from service.job_schemas import JobAlert, JobAlertCreate, JobAlertList
-from service.responses import from_row, json_answer, no_content, path_id, read_body
+from service.responses import from_row, json_answer, no_content, read_body
+from service.validation import path_id
 from sql import alerts
 
 MAX_ALERTS_PER_USER = 20

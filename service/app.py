@@ -17,6 +17,7 @@ from cache.client import Cache
 from service.appkeys import BACKENDS, CACHE, DATABASE, DELIVERIES, SETTINGS
 from service.config import Settings
 from service.middleware import MIDDLEWARES
+from service.protocol import handler_args
 from service.routes import add_routes
 from sql.db import PoolConfig, open_database
 from tasks.runtime import start_deliveries, stop_deliveries
@@ -25,7 +26,8 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_size)
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_size,
+                          handler_args=handler_args())
     app[SETTINGS] = settings
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True)
     app.cleanup_ctx.append(database_ctx)

@@ -21,10 +21,10 @@ from service.job_schemas import (
     StatusChange,
 )
 from service.jobs import job_answers
-from service.paging import decode_cursor, split_page
-from service.responses import from_row, json_answer, no_content, path_id, read_body
+from service.paging import split_page
+from service.responses import from_row, json_answer, no_content, read_body
 from service.schemas import Page, PageQuery, PublicProfile
-from service.validation import decode_query
+from service.validation import decode_cursor, decode_query, path_id
 from sql import applications, jobs
 from sql.applications import FINAL_STATUSES
 from sql.db import Cursor, Row

@@ -35,6 +35,10 @@ class BadRequest(ApiError):
 class Unauthorized(ApiError):
     status, code, message = 401, "unauthorized", "A valid bearer token is required."
 
+    def __init__(self, message: str | None = None) -> None:
+        # RFC 6750: a 401 names the scheme the client should authenticate with.
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
 
 class Forbidden(ApiError):
     status, code, message = 403, "forbidden", "You are not allowed to do this."

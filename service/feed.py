@@ -29,11 +29,10 @@ from cache.feeds import (
 )
 from service.appkeys import BACKENDS, SETTINGS
 from service.authn import authenticate
-from service.paging import decode_cursor
 from service.posts import post_page
 from service.responses import json_answer
 from service.schemas import PageQuery
-from service.validation import decode_query
+from service.validation import decode_cursor, decode_query
 from sql import feeds
 from sql.db import Row
 from tasks.work import Backends

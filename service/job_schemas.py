@@ -7,15 +7,15 @@ from typing import Annotated, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from service.schemas import Cursor, Limit, Location, PublicProfile
+from service.schemas import NOT_BLANK, Cursor, Id, Limit, Location, PublicProfile
 
 # -- jobs and applications ------------------------------------------------------------------
 
 EmploymentType = Literal["full_time", "part_time", "contract", "internship", "temporary"]
 JobStatus = Literal["open", "closed"]
 Salary = Annotated[int, Meta(ge=0, le=2_147_483_647)]
-JobTitle = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S")]
-JobDescription = Annotated[str, Meta(min_length=1, max_length=20_000, pattern=r"\S")]
+JobTitle = Annotated[str, Meta(min_length=1, max_length=200, pattern=NOT_BLANK)]
+JobDescription = Annotated[str, Meta(min_length=1, max_length=20_000, pattern=NOT_BLANK)]
 Category = Annotated[str, Meta(max_length=100)]
 HttpUrl = Annotated[str, Meta(max_length=2000, pattern=r"^https?://[^\s/$.?#][^\s]*$")]
 ApplicationStatus = Literal["submitted", "reviewed", "interview", "offered", "hired",
@@ -75,7 +75,7 @@ class JobsQuery(Struct):
     status: JobStatus = "open"
     category: Category | None = None
     location: Location | None = None
-    employer_id: Annotated[int, Meta(ge=1)] | None = None
+    employer_id: Id | None = None
     remote: bool | None = None
     q: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
     limit: Limit = 20
@@ -155,7 +155,7 @@ class JobAlertCreate(Struct):
     """A saved job search; bounds match the CHECK constraints on ``job_alerts``."""
 
     frequency: AlertFrequency
-    q: Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")] | None = None
+    q: Annotated[str, Meta(min_length=1, max_length=100, pattern=NOT_BLANK)] | None = None
     category: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
     location: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
     remote: bool | None = None

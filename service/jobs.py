@@ -13,10 +13,10 @@ from service.appkeys import BACKENDS, CACHE, DATABASE
 from service.authn import Principal, authenticate, require_employer
 from service.errors import Forbidden, NotFound, ValidationFailed
 from service.job_schemas import Job, JobCreate, JobsQuery, JobUpdate
-from service.paging import decode_cursor, split_page
-from service.responses import from_row, json_answer, no_content, path_id, read_body
+from service.paging import split_page
+from service.responses import from_row, json_answer, no_content, read_body
 from service.schemas import Page, PageQuery, PublicProfile
-from service.validation import decode_query
+from service.validation import decode_cursor, decode_query, path_id
 from sql import jobs
 from sql.db import ForeignKeyViolation
 from sql.users import get_profiles

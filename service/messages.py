@@ -15,11 +15,11 @@ from service.appkeys import BACKENDS, SETTINGS
 from service.authn import authenticate
 from service.errors import Forbidden, NotFound, ValidationFailed
 from service.notifications import load_unread_counts
-from service.paging import decode_cursor, split_page
-from service.responses import from_row, json_answer, no_content, path_id, read_body
+from service.paging import split_page
+from service.responses import from_row, json_answer, no_content, read_body
 from service.schemas import Count, Page, PageQuery, PublicProfile
 from service.social_schemas import Conversation, ConversationCreate, Message, MessageCreate
-from service.validation import decode_query
+from service.validation import decode_cursor, decode_query, path_id
 from sql import messages, users
 from sql.db import Database, Row
 from tasks.notify import Event, notify_txn

@@ -13,7 +13,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from service.appkeys import SETTINGS
-from service.errors import BY_STATUS, ApiError, Unavailable
+from service.errors import BY_STATUS, ApiError, BadRequest, Unavailable
+from service.protocol import MAX_HEADER_BYTES
 from service.responses import json_answer
 from sql.db import DatabaseUnavailable, QueryCanceled
 
@@ -57,11 +58,27 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure leaves in the contract's error shape; never a trace or SQL text."""
+    """Every failure leaves in the contract's error shape; never a trace or SQL text.
+
+    An answer to a request that carries credentials is marked ``no-store``: nothing private
+    is kept by a shared cache or a browser.
+    """
+    response = await _answer_or_error(request, handler)
+    if "Authorization" in request.headers:
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+async def _answer_or_error(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        _check_header_sizes(request)
         response = await handler(request)
     except ApiError as error:
         return _error_answer(error)
+    except ConnectionResetError:
+        # The client went away mid-body: nobody will read an answer, and it is no fault here.
+        log.info("client disconnected during %s %s", request.method, request.rel_url.path)
+        return _error_answer(BadRequest("The request was cut short."))
     except web.HTTPException as http_error:
         if http_error.status < 400:
             raise
@@ -74,6 +91,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _error_answer(ApiError())
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
+
+
+def _check_header_sizes(request: web.Request) -> None:
+    """Headers the parser let through (``service.protocol``) but no client legitimately
+    sends; the value is never echoed or logged."""
+    for name, value in request.headers.items():
+        if len(value) > MAX_HEADER_BYTES:
+            raise BadRequest(f"The {name[:40]} header is too large.")
 
 
 def _from_http(http_error: web.HTTPException) -> ApiError:

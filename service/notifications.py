@@ -11,8 +11,8 @@ from cache.counters import get_unread_counts
 from service.appkeys import BACKENDS
 from service.authn import authenticate
 from service.errors import NotFound
-from service.paging import decode_cursor, split_page
-from service.responses import from_row, json_answer, no_content, path_id, read_body
+from service.paging import split_page
+from service.responses import from_row, json_answer, no_content, read_body
 from service.schemas import (
     Count,
     Notification,
@@ -21,7 +21,7 @@ from service.schemas import (
     Preferences,
     PublicProfile,
 )
-from service.validation import decode_query
+from service.validation import decode_cursor, decode_query, path_id
 from sql import counters, notifications
 from tasks.work import unit_of_work
 

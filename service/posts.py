@@ -13,11 +13,11 @@ from aiohttp import web
 from service.appkeys import BACKENDS
 from service.authn import authenticate
 from service.errors import Forbidden, NotFound, ValidationFailed
-from service.paging import decode_cursor, split_page
-from service.responses import from_row, json_answer, no_content, path_id, read_body
+from service.paging import split_page
+from service.responses import from_row, json_answer, no_content, read_body
 from service.schemas import Page, PageQuery, PublicProfile
 from service.social_schemas import Comment, CommentCreate, Post, PostCreate
-from service.validation import decode_query
+from service.validation import decode_cursor, decode_query, path_id
 from sql import posts, users
 from sql.db import Database, Row
 from tasks.feeds import create_post_txn, forget_posts_txn

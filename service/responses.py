@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from service.errors import NotFound
 from service.validation import decode_body
+from service.validation import path_id as path_id  # moved to validation; kept while pages land
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -37,11 +37,3 @@ async def read_body(request: web.Request, schema: type[S]) -> S:
     The Content-Type is not insisted on: a JSON object is accepted whatever the client said.
     """
     return decode_body(await request.read(), schema)
-
-
-def path_id(request: web.Request, name: str = "id") -> int:
-    """A positive bigint id from the path; anything else is simply not found."""
-    raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
-        raise NotFound()
-    return int(raw)

@@ -14,15 +14,20 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 T = TypeVar("T")
 
+# The pattern that says "not blank"; validation words its failure as a person would.
+NOT_BLANK = r"\S"
+BIGINT_MAX = 9_223_372_036_854_775_807
+
+Id = Annotated[int, Meta(ge=1, le=BIGINT_MAX)]
 Email = Annotated[str, Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
-                            description="an email address (case-insensitive)")]
+                            description="an email address")]
 Password = Annotated[str, Meta(min_length=8, max_length=128)]
 AnyPassword = Annotated[str, Meta(min_length=1, max_length=128)]
-Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
+Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=NOT_BLANK)]
 Headline = Annotated[str, Meta(max_length=200)]
 Bio = Annotated[str, Meta(max_length=5000)]
 Location = Annotated[str, Meta(max_length=200)]
-Skill = Annotated[str, Meta(min_length=1, max_length=50, pattern=r"\S")]
+Skill = Annotated[str, Meta(min_length=1, max_length=50, pattern=NOT_BLANK)]
 Skills = Annotated[list[Skill], Meta(max_length=50)]
 Role = Literal["job_seeker", "employer"]
 OpaqueToken = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -117,7 +122,7 @@ class PushSubscriptionIn(Struct, rename={"expiration_time": "expirationTime"}):
 
     endpoint: Annotated[str, Meta(min_length=1, max_length=2000)]
     keys: PushKeys
-    expiration_time: int | None = None
+    expiration_time: Annotated[int, Meta(ge=0, le=BIGINT_MAX)] | None = None
 
 
 class PushEndpoint(Struct):

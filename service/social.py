@@ -13,10 +13,10 @@ from aiohttp import web
 from service.appkeys import BACKENDS, SETTINGS
 from service.authn import authenticate
 from service.errors import Forbidden, NotFound, ValidationFailed
-from service.paging import decode_cursor, split_page
-from service.responses import from_row, json_answer, no_content, path_id
+from service.paging import split_page
+from service.responses import from_row, json_answer, no_content
 from service.schemas import Page, PageQuery, PublicProfile
-from service.validation import decode_query
+from service.validation import decode_cursor, decode_query, path_id
 from sql import social, users
 from sql.db import Database
 from tasks.feeds import follows_removed_txn, merge_author_after_commit

@@ -8,12 +8,12 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from service.schemas import PublicProfile
+from service.schemas import NOT_BLANK, Id, PublicProfile
 
 # -- messages -------------------------------------------------------------------------------
 
-UserId = Annotated[int, Meta(ge=1, le=9_223_372_036_854_775_807)]
-MessageBody = Annotated[str, Meta(min_length=1, max_length=5000, pattern=r"\S")]
+UserId = Id
+MessageBody = Annotated[str, Meta(min_length=1, max_length=5000, pattern=NOT_BLANK)]
 
 
 class ConversationCreate(Struct):
@@ -45,9 +45,9 @@ class Conversation(Struct):
 # -- posts, comments and the home feed ------------------------------------------------------
 
 PostType = Literal["text", "job"]
-PostBody = Annotated[str, Meta(min_length=1, max_length=5000, pattern=r"\S")]
-CommentBody = Annotated[str, Meta(min_length=1, max_length=2000, pattern=r"\S")]
-JobId = Annotated[int, Meta(ge=1, le=9_223_372_036_854_775_807)]
+PostBody = Annotated[str, Meta(min_length=1, max_length=5000, pattern=NOT_BLANK)]
+CommentBody = Annotated[str, Meta(min_length=1, max_length=2000, pattern=NOT_BLANK)]
+JobId = Id
 
 
 class PostCreate(Struct):

@@ -9,10 +9,10 @@ from service.appkeys import DATABASE
 from service.authn import authenticate
 from service.errors import NotFound
 from service.notifications import load_unread_counts
-from service.paging import decode_cursor, split_page
-from service.responses import from_row, json_answer, path_id, read_body
+from service.paging import split_page
+from service.responses import from_row, json_answer, read_body
 from service.schemas import MeAnswer, OwnUser, Page, ProfileUpdate, PublicProfile, UserSearchQuery
-from service.validation import decode_query
+from service.validation import decode_cursor, decode_query, path_id
 from sql import users
 
 
