@@ -36,7 +36,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from service import localrun
 from service.app import create_app
-from service.config import ConfigError, Settings, load_settings
+from service.config import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_REDIS_PREFIX,
+    DEFAULT_REDIS_URL,
+    ConfigError,
+    Settings,
+    load_settings,
+)
 from service.middleware import RequestIdFilter
 from service.passwords import hash_password
 from service.tokens import new_token
@@ -68,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command
     if command == "vapid":
         return print_vapid_keys()
+    if command == "clean-local":
+        return clean_local()
     try:
         settings = load_settings()
     except ConfigError as error:
@@ -92,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("serve", help="run the web service: a supervisor and its workers")
     commands.add_parser("migrate", help="apply pending database migrations")
     commands.add_parser("vapid", help="print a new VAPID key pair for web push")
+    commands.add_parser("clean-local", help="remove what a local trial run made: ./var, the "
+                                            "hireme database and its Redis keys")
     add_seed_parser(commands)
     return parser
 
@@ -132,6 +143,20 @@ def print_vapid_keys() -> int:
 
 def _base64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+# ---- clean-local ----------------------------------------------------------------------------
+
+def clean_local() -> int:
+    """Undo a local trial run; refused where DATABASE_URL says this is a real deployment."""
+    if os.environ.get("DATABASE_URL"):
+        print("clean-local only undoes a local trial run (no DATABASE_URL); refusing to touch "
+              "the configured database", file=sys.stderr)
+        return 2
+    localrun.remove_trial_run(DEFAULT_DATABASE_URL,
+                              os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
+                              os.environ.get("REDIS_PREFIX") or DEFAULT_REDIS_PREFIX)
+    return 0
 
 
 # ---- migrate --------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/hireme"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_REDIS_PREFIX = "hireme:"
 DEFAULT_PUSH_ALLOWLIST = (
     "https://fcm.googleapis.com,https://updates.push.services.mozilla.com,"
     "https://web.push.apple.com,https://wns2-par02p.notify.windows.com,"
@@ -41,7 +42,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     database_replica_urls: tuple[str, ...] = ()
     redis_url: str = DEFAULT_REDIS_URL
-    redis_prefix: str = "hireme:"
+    redis_prefix: str = DEFAULT_REDIS_PREFIX
     bind: str = "127.0.0.1"
     port: int = 8000
     web_concurrency: int = 1
@@ -146,7 +147,7 @@ VARIABLES: tuple[Variable, ...] = (
              "comma-separated read replicas for slightly stale reads; empty: primary only"),
     Variable("REDIS_URL", "redis_url", _url("redis", "rediss", "unix"), DEFAULT_REDIS_URL,
              "Redis for cache, rate limits, feeds"),
-    Variable("REDIS_PREFIX", "redis_prefix", str, "hireme:",
+    Variable("REDIS_PREFIX", "redis_prefix", str, DEFAULT_REDIS_PREFIX,
              "prefix of every Redis key, so several deployments can share one Redis"),
     Variable("BIND", "bind", _bind, "127.0.0.1", "listen address, or unix:/path for a socket"),
     Variable("PORT", "port", _positive_int, "8000", "listen port (ignored for a unix socket)"),

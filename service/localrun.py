@@ -37,6 +37,8 @@ def local_servers(settings: Settings, *, var_dir: Path = Path("var"),
     if not settings.local_run:
         yield settings
         return
+    _say(f"SECRET_KEY and the VAPID key are kept in {_relative(var_dir.resolve())}/; "
+         "`python run.py clean-local` removes everything this trial run made")
     with ExitStack() as stack:
         database_url = stack.enter_context(_postgres(settings.database_url, var_dir))
         redis_url = settings.redis_url
@@ -148,6 +150,43 @@ def create_database(url: str) -> None:
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %(name)s", {"name": name})
             if cursor.fetchone() is None:
                 cursor.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+    finally:
+        connection.close()
+
+
+def remove_trial_run(database_url: str, redis_url: str, redis_prefix: str, *,
+                     var_dir: Path = Path("var")) -> None:
+    """Undo a trial run: its database on the loopback PostgreSQL, its keys on the loopback
+    Redis, and ``var_dir`` (the generated secrets and any private servers' data)."""
+    import asyncio
+
+    from cache.purge import delete_prefixed_keys
+
+    if answers(database_url, default_port=5432):
+        drop_database(database_url)
+        _say(f"dropped the database {_where(database_url)}")
+    if answers(redis_url, default_port=6379):
+        deleted = asyncio.run(delete_prefixed_keys(redis_url, redis_prefix))
+        _say(f"deleted {deleted} Redis keys under {redis_prefix!r} at {_where(redis_url)}")
+    if var_dir.exists():
+        shutil.rmtree(var_dir)
+        _say(f"removed {_relative(var_dir.resolve())}/")
+
+
+def drop_database(url: str) -> None:
+    """Drop the URL's database if it exists, closing its connections (PostgreSQL 13+)."""
+    import psycopg2
+    from psycopg2 import sql as pgsql
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    connection = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")),
+                                  connect_timeout=5)
+    try:
+        connection.autocommit = True  # DROP DATABASE cannot run in a transaction
+        with connection.cursor() as cursor:
+            cursor.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                pgsql.Identifier(name)))
     finally:
         connection.close()
 

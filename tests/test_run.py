@@ -170,3 +170,44 @@ def test_workers_do_not_outlive_a_killed_supervisor(
     wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers),
              "the orphaned workers to exit")
     assert not health_is_ok(port)
+
+
+# ---- clean-local: undoing a trial run ---------------------------------------------------------
+
+
+def test_clean_local_refuses_a_configured_database(tmp_path: Path) -> None:
+    (tmp_path / "var").mkdir()
+    result = run_cli("clean-local", cwd=tmp_path, DATABASE_URL="postgresql://u@127.0.0.1:1/db")
+    assert result.returncode == 2
+    assert "refusing" in result.stderr
+    assert (tmp_path / "var").exists()
+
+
+def test_removing_a_trial_run_takes_its_database_keys_and_var_dir(
+        tmp_path: Path, postgres_admin_url: str, redis_url: str) -> None:
+    import psycopg2
+    import redis
+
+    from service import localrun
+
+    name = f"hireme_trial_{uuid.uuid4().hex[:8]}"
+    database_url = create_database(postgres_admin_url, name)
+    prefix, other = f"trial-{uuid.uuid4().hex[:8]}:", f"other-{uuid.uuid4().hex[:8]}:"
+    client = redis.Redis.from_url(redis_url)
+    client.mset({f"{prefix}a": 1, f"{prefix}b": 2, f"{other}keep": 3})
+    var_dir = tmp_path / "var"
+    (var_dir / "postgres").mkdir(parents=True)
+    (var_dir / "secret_key").write_text("x")
+    try:
+        localrun.remove_trial_run(database_url, redis_url, prefix, var_dir=var_dir)
+
+        assert not var_dir.exists()
+        assert client.keys(f"{prefix}*") == [] and client.get(f"{other}keep") == b"3"
+        with psycopg2.connect(postgres_admin_url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,))
+            assert cur.fetchone()[0] == 0
+        conn.close()
+    finally:
+        client.delete(f"{other}keep")
+        client.close()
+        drop_database(postgres_admin_url, name)
