@@ -21,9 +21,9 @@ from service.appkeys import CACHE, DATABASE
 from service.email_tokens import reset_password_with_token, verify_email_with_token
 from service.errors import NotFound, RateLimited
 from service.limits import enforce_auth_limit
-from service.responses import path_id
 from service.schemas import Password
 from service.unsubscribe import HTML_HEADERS
+from service.validation import path_id
 from sql import jobs
 from sql.users import get_profiles
 

@@ -9,7 +9,6 @@ import msgspec
 from aiohttp import web
 
 from service.validation import decode_body
-from service.validation import path_id as path_id  # moved to validation; kept while pages land
 
 S = TypeVar("S", bound=msgspec.Struct)
 
