@@ -2,11 +2,15 @@
 
 Redis holds copies, never the truth: when it is down every caller falls back to PostgreSQL.
 The breaker keeps a dead Redis from costing each request a socket timeout: after a failure it
-stays open for ``BREAKER_OPEN_SECONDS`` and calls answer "unavailable" at once.
+stays open for ``BREAKER_OPEN_SECONDS`` and calls answer "unavailable" at once. An invalidation
+that failed leaves an epoch bump owed (cache/epoch.py), paid before anything else once Redis
+answers; a background task keeps trying it while the breaker is open.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,7 +21,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from cache.keys import Keys
+from cache.epoch import SETTLE_RETRY_SECONDS, EpochDebt
+from cache.keys import EPOCH_TTL_SECONDS, Keys
+from cache.windows import LocalWindows
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +66,34 @@ class Cache:
         )
         self.keys = Keys(prefix)
         self.breaker = CircuitBreaker()
+        self.debt = EpochDebt()
+        self.local_windows = LocalWindows()  # rate limits while Redis is unavailable
         self.hits = 0
         self.misses = 0
+        self._settler: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the background retry of an owed epoch bump (needs a running loop)."""
+        self._settler = asyncio.create_task(self._settle_in_background(), name="cache-epoch")
 
     async def close(self) -> None:
+        if self._settler is not None:
+            self._settler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._settler
         await self.redis.aclose()
+
+    def missed_invalidation(self) -> None:
+        """An invalidation after commit could not be written: owe an epoch bump."""
+        self.debt.incur()
 
     async def run(self, operation: Callable[[redis.Redis], Awaitable[T]]) -> T:
         """Run one Redis operation (ideally one pipeline); raise CacheUnavailable on failure."""
         if self.breaker.is_open:
             raise CacheUnavailable("circuit open")
         try:
+            if self.debt.outstanding:
+                await self._bump_epoch()
             result = await operation(self.redis)
         except (RedisError, OSError) as error:
             self.breaker.trip()
@@ -85,6 +108,40 @@ class Cache:
             return await self.run(operation)
         except CacheUnavailable:
             return fallback
+
+    async def settle_debt(self) -> bool:
+        """Bump an owed epoch now, ignoring the breaker; True when nothing is owed any more."""
+        if not self.debt.outstanding:
+            return True
+        try:
+            await self._bump_epoch()
+        except (RedisError, OSError):
+            self.breaker.trip()
+            return False
+        self.breaker.reset()  # Redis answers again: stop reading PostgreSQL instead
+        return True
+
+    async def _bump_epoch(self) -> None:
+        async with self.debt.lock:
+            owed = self.debt.owed
+            if owed <= self.debt.paid:
+                return  # a concurrent caller paid it while this one waited
+            epoch = self.keys.epoch()
+            pipe = pipeline(self.redis)
+            pipe.incr(epoch)
+            pipe.expire(epoch, EPOCH_TTL_SECONDS)
+            value, _ = await pipe.execute()
+            self.debt.paid = owed
+        log.warning("cache epoch bumped to %s: copies cached before Redis was unavailable "
+                    "are ignored", value)
+
+    async def _settle_in_background(self) -> None:
+        while True:
+            await asyncio.sleep(SETTLE_RETRY_SECONDS)
+            try:
+                await self.settle_debt()
+            except Exception:  # never let the retry die: it is what makes revocations land
+                log.exception("cache epoch bump failed; trying again")
 
     async def is_up(self) -> bool:
         """A real PING, ignoring the breaker: /health reports what Redis says now."""

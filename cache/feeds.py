@@ -13,7 +13,12 @@ not below the lowest entry of an incomplete feed, and trimming only removes the 
 Writes never create a feed; they bump its generation, so a rebuild that read PostgreSQL
 before the write cannot store its older result afterwards (``FILL`` refuses). Entries of a
 deleted post or of an author no longer followed may linger: the service filters every page
-through PostgreSQL, so they are never shown.
+through PostgreSQL, so they are never shown, and a removal Redis missed is harmless.
+
+An addition Redis missed is not: the post would stay out of the feed until its TTL. So a
+failed addition owes a cache epoch bump (cache/epoch.py), and a feed records the epoch it was
+rebuilt under (``feed_epoch`` key): once the epoch moves the feed reads as missing and is
+rebuilt from PostgreSQL, replacing the old set. Fan-outs are also retried through the outbox.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 import redis.asyncio as redis
 
 from cache.client import Cache, CacheUnavailable, pipeline
+from cache.epoch import split_version, version_of
 from cache.keys import FEED_TTL_SECONDS
 
 FEED_SIZE = 800  # entries per feed, COMPLETE included
@@ -61,14 +67,21 @@ end
 return #accepted / 2
 """
 
-# KEYS: feed, generation. ARGV: generation seen before reading PostgreSQL, ttl, '1' when the
-# entries are the whole history, COMPLETE, then score, member pairs.
+# KEYS: feed, generation, epoch, feed epoch. ARGV: generation and epoch seen before reading
+# PostgreSQL, ttl, '1' when the entries are the whole history, COMPLETE, then score, member
+# pairs. A feed of an older epoch is replaced; one of the current epoch is kept.
 FILL = """
 if (redis.call('GET', KEYS[2]) or '') ~= ARGV[1] then return 0 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if ARGV[3] == '1' then redis.call('ZADD', KEYS[1], '-inf', ARGV[4]) end
-if #ARGV > 4 then redis.call('ZADD', KEYS[1], unpack(ARGV, 5)) end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
+local epoch = redis.call('GET', KEYS[3]) or ''
+if epoch ~= ARGV[2] then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 and (redis.call('GET', KEYS[4]) or '') == epoch then
+    return 0
+end
+redis.call('DEL', KEYS[1])
+if ARGV[4] == '1' then redis.call('ZADD', KEYS[1], '-inf', ARGV[5]) end
+if #ARGV > 5 then redis.call('ZADD', KEYS[1], unpack(ARGV, 6)) end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[4], epoch, 'EX', ARGV[3])
 return 1
 """
 
@@ -95,8 +108,8 @@ class FeedSlice:
 
     entries: list[Entry]
     complete: bool  # nothing older exists: no need to look in PostgreSQL
-    missing: bool = False  # no cached feed: rebuild it, filling with ``generation``
-    generation: str = ""
+    missing: bool = False  # no current cached feed: rebuild it, filling with ``generation``
+    generation: str = ""  # the version (epoch and generation) to fill with
 
 
 def slice_entries(entries: Sequence[Entry], complete: bool, before: Entry | None,
@@ -115,6 +128,8 @@ async def read_feed(cache: Cache, user_id: int, before: Entry | None,
         pipe = pipeline(client)
         pipe.exists(key.value)
         pipe.get(key.generation)
+        pipe.get(cache.keys.epoch())
+        pipe.get(cache.keys.feed_epoch(user_id))
         if before is None:
             pipe.zrevrangebyscore(key.value, "+inf", "-inf", start=0, num=count + 1,
                                   withscores=True)
@@ -129,12 +144,14 @@ async def read_feed(cache: Cache, user_id: int, before: Entry | None,
         raw = await cache.run(read)
     except CacheUnavailable:
         return None
-    cache.count(hit=bool(raw[0]))
-    if not raw[0]:
-        return FeedSlice([], False, missing=True, generation=raw[1] or "")
+    epoch = raw[2] or ""
+    current = bool(raw[0]) and (raw[3] or "") == epoch
+    cache.count(hit=current)
+    if not current:
+        return FeedSlice([], False, missing=True, generation=version_of(epoch, raw[1] or ""))
     entries: list[Entry] = []
     complete = False
-    for member, score in (pair for part in raw[2:] for pair in part):
+    for member, score in (pair for part in raw[4:] for pair in part):
         if member == COMPLETE:
             complete = True
             break
@@ -142,19 +159,22 @@ async def read_feed(cache: Cache, user_id: int, before: Entry | None,
     return slice_entries(entries, complete, before, count)
 
 
-async def fill_feed(cache: Cache, user_id: int, generation: str, entries: Sequence[Entry],
+async def fill_feed(cache: Cache, user_id: int, version: str, entries: Sequence[Entry],
                     complete: bool) -> None:
-    """Store a rebuild, unless the feed changed (or was filled) since ``generation`` was read."""
+    """Store a rebuild, unless the feed changed (or was filled) since ``version`` was read."""
     key = cache.keys.feed(user_id)
     ttl = int(FEED_TTL_SECONDS * random.uniform(0.9, 1.1))
-    args: list[str | int] = [generation, ttl, "1" if complete else "0", COMPLETE,
+    epoch, generation = split_version(version)
+    args: list[str | int] = [generation, epoch, ttl, "1" if complete else "0", COMPLETE,
                              *_pairs(entries)]
-    await cache.run_or(lambda client: client.register_script(FILL)(
-        keys=[key.value, key.generation], args=args), None)
+    keys = [key.value, key.generation, cache.keys.epoch(), cache.keys.feed_epoch(user_id)]
+    await cache.run_or(lambda client: client.register_script(FILL)(keys=keys, args=args), None)
 
 
 async def add_to_feeds(cache: Cache, user_ids: Iterable[int], entries: Sequence[Entry]) -> None:
-    """Add the entries to each existing feed (one round trip), capped at ``FEED_SIZE``."""
+    """Add the entries to each existing feed (one round trip), capped at ``FEED_SIZE``.
+
+    Raises CacheUnavailable when Redis cannot take them, having noted the epoch bump owed."""
     users = list(user_ids)
     if not users or not entries:
         return
@@ -168,7 +188,11 @@ async def add_to_feeds(cache: Cache, user_ids: Iterable[int], entries: Sequence[
             await script(keys=[key.value, key.generation], args=args, client=pipe)
         await pipe.execute()
 
-    await cache.run_or(add, None)
+    try:
+        await cache.run(add)
+    except CacheUnavailable:
+        cache.missed_invalidation()
+        raise
 
 
 async def remove_from_feed(cache: Cache, user_id: int, post_ids: Iterable[int], *,

@@ -15,12 +15,8 @@ import msgspec
 import redis.asyncio as redis
 
 from cache.client import Cache, pipeline
-from cache.versioned import (
-    FILL_IF_GENERATION,
-    fill_versioned,
-    invalidate_versioned,
-    read_versioned,
-)
+from cache.epoch import version_of
+from cache.versioned import fill_if_current, fill_versioned, invalidate_versioned, read_versioned
 
 JOB_PAGE_TTL_SECONDS = 60
 JOB_TTL_SECONDS = 300
@@ -29,11 +25,15 @@ _encoder = msgspec.json.Encoder()
 
 
 async def read_job_page(cache: Cache, category: str | None) -> tuple[list[Any] | None, str]:
-    """The cached rows of page 1 (or None) and the generation to fill with."""
+    """The cached rows of page 1 (or None) and the version (epoch, generation) to fill with.
+
+    An entry records the version it was filled under: a bumped generation or epoch is a miss.
+    """
     keys = cache.keys.job_page(category)
 
     async def read(client: redis.Redis) -> list[str | None]:
         pipe = pipeline(client)
+        pipe.get(cache.keys.epoch())
         pipe.get(keys.generation)
         pipe.get(keys.value)
         result: list[str | None] = await pipe.execute()
@@ -42,21 +42,18 @@ async def read_job_page(cache: Cache, category: str | None) -> tuple[list[Any] |
     raw = await cache.run_or(read, None)
     if raw is None:
         return None, ""
-    generation, value = raw[0] or "", raw[1]
+    version, value = version_of(raw[0] or "", raw[1] or ""), raw[2]
     entry = json.loads(value) if value else None
-    hit = entry is not None and entry["generation"] == generation
+    hit = entry is not None and entry["generation"] == version
     cache.count(hit=hit)
-    return (entry["rows"] if hit and entry else None), generation
+    return (entry["rows"] if hit and entry else None), version
 
 
-async def fill_job_page(cache: Cache, category: str | None, generation: str,
+async def fill_job_page(cache: Cache, category: str | None, version: str,
                         rows: list[dict[str, Any]]) -> None:
-    keys = cache.keys.job_page(category)
-    value = _encoder.encode({"generation": generation, "rows": rows}).decode()
-    await cache.run_or(
-        lambda client: client.eval(FILL_IF_GENERATION, 2, keys.value, keys.generation,
-                                   generation, value, JOB_PAGE_TTL_SECONDS),
-        None)
+    value = _encoder.encode({"generation": version, "rows": rows}).decode()
+    await fill_if_current(cache, cache.keys.job_page(category), version, value,
+                          JOB_PAGE_TTL_SECONDS)
 
 
 async def read_job(cache: Cache, job_id: int) -> tuple[dict[str, Any] | None, str | None]:

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Also bounds how long a revocation can be missed by a process killed while it still owed a
+# cache epoch bump (cache/epoch.py).
 TOKEN_TTL_SECONDS = 60
+# The cache epoch outlives every entry stamped with it; each bump renews it.
+EPOCH_TTL_SECONDS = 30 * 86_400
 # Short enough that a count left stale by an invalidation lost in a Redis outage heals soon.
 UNREAD_COUNT_TTL_SECONDS = 300
 # A cached home feed lives this long (±10%) after its rebuild from PostgreSQL, which bounds
@@ -28,6 +32,10 @@ class VersionedKey:
 class Keys:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
+
+    def epoch(self) -> str:
+        """The cache epoch: bumped after an invalidation Redis missed (cache/epoch.py)."""
+        return f"{self.prefix}epoch"
 
     def token(self, token_hash_hex: str) -> str:
         """The user a bearer token belongs to (short-lived copy of auth_tokens)."""
@@ -55,6 +63,10 @@ class Keys:
         """A user's home feed (sorted set of post ids by creation time) and its fill guard."""
         base = f"{self.prefix}feed:{user_id}"
         return VersionedKey(value=base, generation=f"{base}:gen")
+
+    def feed_epoch(self, user_id: int) -> str:
+        """The cache epoch a user's home feed was rebuilt under."""
+        return f"{self.prefix}feed:{user_id}:epoch"
 
     def pattern(self) -> str:
         """Matches every key of this deployment (tests clean up with it)."""

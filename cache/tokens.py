@@ -1,44 +1,85 @@
 """A short-lived copy of "which user does this token belong to".
 
-Revocation writes a tombstone instead of deleting, and fills use SET NX: a request that read
-the token from PostgreSQL just before it was revoked cannot put it back into the cache.
+Revocation writes a tombstone instead of deleting, and a fill never replaces a tombstone: a
+request that read the token from PostgreSQL just before it was revoked cannot put it back into
+the cache. Entries are stamped with the cache epoch (cache/epoch.py), read in the same round
+trip: a tombstone Redis missed is made good by an epoch bump, after which the old entry is a
+miss and PostgreSQL, where the token is gone, answers.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
 
-from cache.client import Cache, pipeline
+from cache.client import Cache, CacheUnavailable, pipeline
+from cache.epoch import stamp, unstamp
 from cache.keys import TOKEN_TTL_SECONDS
 
 REVOKED = "revoked"
 # Longer than any request can run, so a slow reader's fill always meets the tombstone.
 TOMBSTONE_TTL_SECONDS = 600
 
+# KEYS: token, epoch. ARGV: epoch the reader saw, stamped value, ttl, REVOKED.
+# Refused when the epoch moved, over a tombstone, and over an entry of the current epoch.
+FILL_TOKEN = """
+local epoch = redis.call('GET', KEYS[2]) or ''
+if epoch ~= ARGV[1] then return 0 end
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[4] then return 0 end
+if current and string.sub(current, 1, #epoch + 1) == epoch .. '/' then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
 
-async def get_cached_token(cache: Cache, token_hash_hex: str) -> dict[str, Any] | str | None:
-    """The cached principal, ``REVOKED``, or None on a miss (or Redis down)."""
-    raw = await cache.run_or(lambda client: client.get(cache.keys.token(token_hash_hex)), None)
-    cache.count(hit=raw is not None)
-    if raw is None or raw == REVOKED:
-        return raw
-    value: dict[str, Any] = json.loads(raw)
-    return value
+
+@dataclass(frozen=True)
+class CachedToken:
+    principal: dict[str, Any] | None = None  # None: a miss
+    revoked: bool = False
+    epoch: str | None = None  # the epoch to fill with; None: Redis unavailable, do not fill
 
 
-async def fill_cached_token(cache: Cache, token_hash_hex: str, principal: dict[str, Any]) -> None:
+async def get_cached_token(cache: Cache, token_hash_hex: str) -> CachedToken:
+    """The cached principal or tombstone, with the epoch, in one round trip."""
     key = cache.keys.token(token_hash_hex)
+
+    async def read(client: redis.Redis) -> list[str | None]:
+        values = await client.mget(key, cache.keys.epoch())
+        return [value if value is None or isinstance(value, str) else value.decode()
+                for value in values]
+
+    raw = await cache.run_or(read, None)
+    if raw is None:
+        cache.count(hit=False)
+        return CachedToken()
+    value, epoch = raw[0], raw[1] or ""
+    if value == REVOKED:
+        cache.count(hit=True)
+        return CachedToken(revoked=True, epoch=epoch)
+    payload = unstamp(value, epoch)
+    cache.count(hit=payload is not None)
+    return CachedToken(json.loads(payload) if payload else None, epoch=epoch)
+
+
+async def fill_cached_token(cache: Cache, token_hash_hex: str, epoch: str,
+                            principal: dict[str, Any]) -> None:
+    """Store what PostgreSQL said, unless revoked meanwhile or the epoch moved."""
+    key = cache.keys.token(token_hash_hex)
+    value = stamp(epoch, json.dumps(principal))
     await cache.run_or(
-        lambda client: client.set(key, json.dumps(principal), ex=TOKEN_TTL_SECONDS, nx=True),
+        lambda client: client.eval(FILL_TOKEN, 2, key, cache.keys.epoch(), epoch, value,
+                                   TOKEN_TTL_SECONDS, REVOKED),
         None,
     )
 
 
 async def revoke_cached_tokens(cache: Cache, token_hashes_hex: Iterable[str]) -> None:
+    """After commit: tombstones; if Redis cannot take them, owe an epoch bump instead."""
     keys = [cache.keys.token(token_hash) for token_hash in token_hashes_hex]
     if not keys:
         return
@@ -49,4 +90,7 @@ async def revoke_cached_tokens(cache: Cache, token_hashes_hex: Iterable[str]) ->
             pipe.set(key, REVOKED, ex=TOMBSTONE_TTL_SECONDS)
         await pipe.execute()
 
-    await cache.run_or(write_tombstones, None)
+    try:
+        await cache.run(write_tombstones)
+    except CacheUnavailable:
+        cache.missed_invalidation()

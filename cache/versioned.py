@@ -4,6 +4,11 @@ A reader notes the entry's generation with its cache miss, reads PostgreSQL, and
 if the generation is unchanged (atomically, in a Lua script). A writer, after commit, bumps
 the generation and deletes the value in one round trip. A fill racing an invalidation is
 therefore refused instead of putting the old value back.
+
+Values are also stamped with the cache epoch they were filled under (cache/epoch.py), read in
+the same round trip: an invalidation Redis missed is made good by an epoch bump, after which
+older values are misses and fills that read the old epoch are refused. Readers get both as
+one opaque ``version`` string to fill with.
 """
 
 from __future__ import annotations
@@ -13,32 +18,33 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis
 
-from cache.client import Cache, pipeline
+from cache.client import Cache, CacheUnavailable, pipeline
+from cache.epoch import split_version, stamp, unstamp, version_of
 from cache.keys import VersionedKey
 
 GENERATION_TTL_SECONDS = 86_400  # outlives every value it guards
 
-FILL_IF_GENERATION = """
-local generation = redis.call('GET', KEYS[2]) or ''
-if generation == ARGV[1] then
-    redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-    return 1
-end
-return 0
+# KEYS: value, generation, epoch. ARGV: generation and epoch the reader saw, value, ttl.
+FILL_IF_CURRENT = """
+if (redis.call('GET', KEYS[2]) or '') ~= ARGV[1] then return 0 end
+if (redis.call('GET', KEYS[3]) or '') ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+return 1
 """
 
 
 @dataclass(frozen=True)
 class Cached:
-    value: str | None  # None: a miss
-    generation: str
+    value: str | None  # None: a miss (absent, or filled under an older epoch)
+    generation: str  # the version to fill with: epoch and generation as read
 
 
 async def read_versioned(cache: Cache, keys: Sequence[VersionedKey]) -> list[Cached] | None:
-    """Values and generations for ``keys`` in one round trip; None when Redis is down."""
+    """Values and versions for ``keys`` in one round trip; None when Redis is down."""
 
     async def read(client: redis.Redis) -> list[str | None]:
         pipe = pipeline(client)
+        pipe.get(cache.keys.epoch())
         for key in keys:
             pipe.get(key.value)
             pipe.get(key.generation)
@@ -48,23 +54,33 @@ async def read_versioned(cache: Cache, keys: Sequence[VersionedKey]) -> list[Cac
     raw = await cache.run_or(read, None)
     if raw is None:
         return None
-    entries = [Cached(raw[i], raw[i + 1] or "") for i in range(0, len(raw), 2)]
+    epoch = raw[0] or ""
+    entries = [Cached(unstamp(raw[i], epoch), version_of(epoch, raw[i + 1] or ""))
+               for i in range(1, len(raw), 2)]
     for entry in entries:
         cache.count(hit=entry.value is not None)
     return entries
 
 
-async def fill_versioned(cache: Cache, key: VersionedKey, generation: str, value: str,
-                         ttl: int) -> None:
+async def fill_if_current(cache: Cache, key: VersionedKey, version: str, value: str,
+                          ttl: int) -> None:
+    """Store ``value`` as is, unless the generation or the epoch moved since ``version``."""
+    epoch, generation = split_version(version)
     await cache.run_or(
-        lambda client: client.eval(FILL_IF_GENERATION, 2, key.value, key.generation,
-                                   generation, value, ttl),
+        lambda client: client.eval(FILL_IF_CURRENT, 3, key.value, key.generation,
+                                   cache.keys.epoch(), generation, epoch, value, ttl),
         None,
     )
 
 
+async def fill_versioned(cache: Cache, key: VersionedKey, version: str, value: str,
+                         ttl: int) -> None:
+    await fill_if_current(cache, key, version, stamp(split_version(version)[0], value), ttl)
+
+
 async def invalidate_versioned(cache: Cache, keys: Sequence[VersionedKey]) -> None:
-    """After commit: bump each generation and drop each value, one round trip."""
+    """After commit: bump each generation and drop each value, one round trip. If Redis
+    cannot take it, the process owes an epoch bump, which makes the old values misses."""
     if not keys:
         return
 
@@ -76,4 +92,7 @@ async def invalidate_versioned(cache: Cache, keys: Sequence[VersionedKey]) -> No
             pipe.delete(key.value)
         await pipe.execute()
 
-    await cache.run_or(bump, None)
+    try:
+        await cache.run(bump)
+    except CacheUnavailable:
+        cache.missed_invalidation()

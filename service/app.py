@@ -56,6 +56,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     cache = Cache(settings.redis_url, settings.redis_prefix)
+    cache.start()  # retries an owed cache epoch bump in the background (cache/epoch.py)
     app[CACHE] = cache
     yield
     await cache.close()

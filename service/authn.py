@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from cache.tokens import REVOKED, fill_cached_token, get_cached_token
+from cache.tokens import fill_cached_token, get_cached_token
 from service.appkeys import CACHE, DATABASE
 from service.errors import Forbidden, Unauthorized
 from service.limits import enforce_write_limit
@@ -59,16 +59,17 @@ async def _principal_from_token(request: web.Request) -> Principal:
     token_hash = hash_token(bearer_token(request))
     cache = request.app[CACHE]
     cached = await get_cached_token(cache, token_hash.hex())
-    if cached == REVOKED:
+    if cached.revoked:
         raise Unauthorized()
-    if isinstance(cached, dict):
-        return Principal(cached["user_id"], cached["role"], cached["is_admin"], token_hash)
+    if (known := cached.principal) is not None:
+        return Principal(known["user_id"], known["role"], known["is_admin"], token_hash)
     db = request.app[DATABASE]
     row = await get_token_principal(db, token_hash)
     if row is None:
         raise Unauthorized()
     if row["last_used_at"] < datetime.now(UTC) - TOUCH_INTERVAL:
         await touch_auth_token(db, token_hash)
-    await fill_cached_token(cache, token_hash.hex(), {
-        "user_id": row["user_id"], "role": row["role"], "is_admin": row["is_admin"]})
+    if cached.epoch is not None:  # Redis answered the lookup: fill under the epoch it gave
+        await fill_cached_token(cache, token_hash.hex(), cached.epoch, {
+            "user_id": row["user_id"], "role": row["role"], "is_admin": row["is_admin"]})
     return Principal(row["user_id"], row["role"], row["is_admin"], token_hash)

@@ -50,6 +50,7 @@ async def enforce_write_limit(request: web.Request, user_id: int) -> None:
 
 async def _enforce(request: web.Request, scope: str, subject: str, count: int,
                    window: int) -> None:
-    retry_after = await hit_rate_limit(request.app[CACHE], scope, subject, count, window)
+    retry_after = await hit_rate_limit(request.app[CACHE], scope, subject, count, window,
+                                       processes=request.app[SETTINGS].web_concurrency)
     if retry_after is not None:
         raise RateLimited(retry_after)

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cache.client import CacheUnavailable
 from sql.outbox import insert_outbox_txn, save_progress_txn
 from tasks.outcome import Outcome
 from tasks.queue import Claim
@@ -44,13 +45,21 @@ async def run_fanout(fanouts: Fanouts, claim: Claim) -> Outcome:
     handler = fanouts.handlers.get(claim.payload.get("fanout", ""))
     if handler is None or fanouts.backends is None:
         return Outcome.dead(f"unknown fan-out {claim.payload.get('fanout')!r}")
+    try:
+        return await _run_batches(fanouts.backends, handler, claim, fanouts.lease_seconds)
+    except CacheUnavailable as error:  # a batch Redis could not take: from there, later
+        return Outcome.retry(f"redis unavailable: {error}")
+
+
+async def _run_batches(backends: Backends, handler: FanoutHandler, claim: Claim,
+                       lease_seconds: float) -> Outcome:
     payload = dict(claim.payload)
     while True:
-        async with unit_of_work(fanouts.backends, f"fanout_{payload['fanout']}") as work:
+        async with unit_of_work(backends, f"fanout_{payload['fanout']}") as work:
             after = await handler(work, payload["args"], payload["after"], BATCH_SIZE)
             payload["after"] = after
             lease = await save_progress_txn(work.cur, claim.id, claim.lease, payload,
-                                            fanouts.lease_seconds)
+                                            lease_seconds)
             if lease is None:  # another process took the row over: undo this batch
                 raise LeaseLost(claim.id)
         claim.lease = lease

@@ -6,8 +6,10 @@ followers read in the batch's transaction, Redis written after its commit). Auth
 than ``FEED_FANOUT_MAX_FOLLOWERS`` followers are not fanned out: readers merge their posts in.
 The author's own feed gets the post right after the request commits.
 
-Every Redis write here runs after commit and never fails the caller: Redis holds copies, and
-each feed page is checked against PostgreSQL anyway.
+Redis writes never fail the request that made the change: Redis holds copies, and each feed
+page is checked against PostgreSQL anyway, so a removal Redis missed is harmless. An addition
+it missed is not: it owes a cache epoch bump (cache/feeds.py), after which feeds are rebuilt,
+and a fan-out batch that Redis could not take fails, so the outbox retries it with backoff.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from cache.client import CacheUnavailable
 from cache.feeds import FEED_SIZE, Entry, add_to_feeds, entry_of, remove_from_feed
 from sql import feeds, posts
 from sql.db import Row
@@ -78,8 +81,10 @@ class FeedFanout:
         followers = await list_active_followers_txn(
             work.cur, args["author_id"], after=position, active_days=self.active_days,
             limit=batch_size)
-        work.then(partial(_quietly, add_to_feeds, work.backends.cache,
-                          [row["follower_id"] for row in followers], _entries(rows)))
+        # Written before the batch's progress commits, so a batch Redis could not take raises
+        # (CacheUnavailable) and is retried; the transaction has only read, and holds no lock.
+        await add_to_feeds(work.backends.cache, [row["follower_id"] for row in followers],
+                           _entries(rows))
         if len(followers) < batch_size:
             return None
         return [followers[-1]["created_at"].isoformat(), followers[-1]["follower_id"]]
@@ -118,22 +123,23 @@ def _entries(rows: Sequence[Row]) -> list[Entry]:
 
 
 async def _merge_author(backends: Backends, follower_id: int, author_id: int) -> None:
-    if backends.cache.breaker.is_open:
-        return  # Redis is down; the feed is read from PostgreSQL meanwhile
     rows = await feeds.author_entries(backends.db, author_id, post_id=None, limit=FEED_SIZE)
     await add_to_feeds(backends.cache, [follower_id], _entries(rows))
 
 
 async def _drop_author(backends: Backends, follower_id: int, author_id: int) -> None:
     if backends.cache.breaker.is_open:
-        return
+        return  # a removal Redis misses is harmless: pages are filtered through PostgreSQL
     rows = await feeds.author_entries(backends.db, author_id, post_id=None, limit=FEED_SIZE)
     await remove_from_feed(backends.cache, follower_id, [row["id"] for row in rows])
 
 
 async def _quietly(action: Callable[..., Awaitable[None]], *args: Any) -> None:
-    """Feeds are copies: a failure after commit is logged, never the committed write's error."""
+    """Feeds are copies: a failure after commit is logged, never the committed write's error.
+    Redis being unavailable is expected, and already made good by the epoch bump owed."""
     try:
         await action(*args)
+    except CacheUnavailable:
+        log.info("feed update %s deferred: Redis unavailable", action.__name__)
     except Exception:
         log.exception("feed update %s failed after commit", action.__name__)

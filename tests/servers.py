@@ -16,6 +16,7 @@ import logging
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -375,11 +376,22 @@ class ThrowawayRedis(_Throwaway):
             time.sleep(0.05)
         logger.info("throwaway Redis up at %s", self.url)
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections hang and time out, data is kept."""
+        assert self._process is not None, "start() the server first"
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server run again (SIGCONT), with every key it held."""
+        assert self._process is not None, "start() the server first"
+        self._process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 10 s) and reap it."""
         process, self._process = self._process, None
         if process is None:
             return
+        process.send_signal(signal.SIGCONT)  # a paused server cannot act on SIGTERM
         process.terminate()
         try:
             process.wait(timeout=10)

@@ -1,0 +1,142 @@
+"""Redis that stalls and comes back: what it missed lands once it is back, limits hold meanwhile.
+
+Each test freezes its own throwaway Redis with SIGSTOP (connections hang, data is kept) at the
+moment of a write, then lets it run again. Two apps sharing one Redis and key prefix stand for
+two worker processes: the one that made the write during the stall and another that had the
+old copy cached and never noticed the stall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from service.config import RateLimit
+from sql.db import Database
+from tests.conftest import API, Account, ClientFactory, register
+from tests.servers import ThrowawayRedis
+from tests.test_posts import create_post
+from tests.test_social import follow, walk
+
+Client = TestClient[Any, Any]
+
+# "Within a few seconds of Redis returning": each fix must land well inside this.
+RECOVERY_SECONDS = 3.0
+
+
+@pytest.fixture
+def stalling_redis() -> Iterator[ThrowawayRedis]:
+    with ThrowawayRedis() as server:
+        yield server
+
+
+async def two_processes(make_client: ClientFactory, redis: ThrowawayRedis) -> tuple[Client, Client]:
+    return await make_client(redis_url=redis.url), await make_client(redis_url=redis.url)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll ``check`` until it holds, failing after ``RECOVERY_SECONDS``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + RECOVERY_SECONDS
+    while not await check():
+        assert loop.time() < deadline, f"{what}: not within {RECOVERY_SECONDS}s of Redis's return"
+        await asyncio.sleep(0.05)
+
+
+async def me_status(client: Client, account: Account) -> int:
+    response = await client.get(f"{API}/me", headers=account.headers)
+    return response.status
+
+
+async def unread_notifications(client: Client, account: Account) -> int:
+    response = await client.get(f"{API}/notifications/unread_count", headers=account.headers)
+    assert response.status == 200, await response.text()
+    count: int = (await response.json())["count"]
+    return count
+
+
+async def wait_for_fanout(db: Database, post_id: int, condition: str) -> None:
+    """Wait until the post's feed fan-out row meets ``condition`` (SQL on ``outbox``)."""
+    async with asyncio.timeout(10):
+        while not await db.fetch_value(
+                f"SELECT count(*) FROM outbox WHERE kind = 'fanout' AND {condition} "
+                "AND (payload -> 'args' ->> 'post_id')::bigint = %(id)s", {"id": post_id}):
+            await asyncio.sleep(0.05)
+
+
+async def test_a_token_logged_out_during_a_stall_is_refused_once_redis_is_back(
+        make_client: ClientFactory, stalling_redis: ThrowawayRedis):
+    first, second = await two_processes(make_client, stalling_redis)
+    account = await register(first)
+    assert await me_status(second, account) == 200  # the token is now cached in Redis
+    stalling_redis.pause()
+    response = await first.post(f"{API}/auth/logout", headers=account.headers)
+    assert response.status == 204
+    stalling_redis.resume()
+
+    async def refused() -> bool:
+        return await me_status(second, account) == 401
+
+    await eventually(refused, "the logged-out token still works")
+    for _ in range(5):
+        assert await me_status(second, account) == 401
+        assert await me_status(first, account) == 401
+
+
+async def test_a_follow_during_a_stall_is_counted_once_redis_is_back(
+        make_client: ClientFactory, stalling_redis: ThrowawayRedis):
+    first, second = await two_processes(make_client, stalling_redis)
+    user, fan = await register(first), await register(first)
+    assert await unread_notifications(second, user) == 0  # cached in Redis
+    stalling_redis.pause()
+    await follow(first, fan, user.id)
+    stalling_redis.resume()
+
+    async def exact() -> bool:
+        return await unread_notifications(second, user) == 1
+
+    await eventually(exact, "unread_count still answers the copy from before the stall")
+    for client in (first, second, first, second):
+        assert await unread_notifications(client, user) == 1
+
+
+async def test_a_post_made_during_a_stall_reaches_followers_feeds_once_redis_is_back(
+        make_client: ClientFactory, stalling_redis: ThrowawayRedis, db: Database):
+    first, second = await two_processes(make_client, stalling_redis)
+    author, reader = await register(first), await register(first)
+    await follow(first, reader, author.id)
+    before = await create_post(first, author, "before the stall")
+    await wait_for_fanout(db, before["id"], "status = 'sent'")
+    assert await walk(second, reader, "/feed") == [before["id"]]  # the feed is in Redis now
+    stalling_redis.pause()
+    during = await create_post(first, author, "during the stall")
+    await wait_for_fanout(db, during["id"], "attempts > 0 AND status <> 'sending'")
+    stalling_redis.resume()
+
+    async def complete() -> bool:
+        return await walk(second, reader, "/feed") == [during["id"], before["id"]]
+
+    await eventually(complete, "the follower's feed lacks the post made during the stall")
+    assert await walk(first, author, "/feed") == [during["id"], before["id"]]
+    assert await walk(second, reader, "/feed") == [during["id"], before["id"]]
+
+
+async def test_rate_limits_hold_per_process_while_redis_stalls(
+        make_client: ClientFactory, stalling_redis: ThrowawayRedis):
+    # 10 per window over 2 processes: each process lets 5 through while Redis is away.
+    client = await make_client(redis_url=stalling_redis.url, web_concurrency=2,
+                               auth_rate_limit=RateLimit(10, 60))
+    stalling_redis.pause()
+    reset = f"{API}/auth/password_reset"
+    attacker = {"X-Forwarded-For": "203.0.113.7"}
+    statuses = [(await client.post(reset, json={"email": "victim@example.com"},
+                                   headers=attacker)).status for _ in range(8)]
+    assert statuses == [202] * 5 + [429] * 3
+    someone_else = await client.post(reset, json={"email": "other@example.com"},
+                                     headers={"X-Forwarded-For": "198.51.100.2"})
+    assert someone_else.status == 202
+    stalling_redis.resume()
