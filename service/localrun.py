@@ -16,6 +16,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -136,57 +137,37 @@ def private_redis(var_dir: Path, *, port: int | None = None) -> Iterator[str]:
 
 def create_database(url: str) -> None:
     """Create the URL's database unless it exists, via the ``postgres`` maintenance database."""
-    # The one place outside sql/ that touches psycopg2: a trial-run convenience, not app code.
-    import psycopg2
     from psycopg2 import sql as pgsql
 
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    connection = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")),
-                                  connect_timeout=5)
-    try:
-        connection.autocommit = True  # CREATE DATABASE cannot run in a transaction
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %(name)s", {"name": name})
-            if cursor.fetchone() is None:
-                cursor.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
-    finally:
-        connection.close()
-
-
-def remove_trial_run(database_url: str, redis_url: str, redis_prefix: str, *,
-                     var_dir: Path = Path("var")) -> None:
-    """Undo a trial run: its database on the loopback PostgreSQL, its keys on the loopback
-    Redis, and ``var_dir`` (the generated secrets and any private servers' data)."""
-    import asyncio
-
-    from cache.purge import delete_prefixed_keys
-
-    if answers(database_url, default_port=5432):
-        drop_database(database_url)
-        _say(f"dropped the database {_where(database_url)}")
-    if answers(redis_url, default_port=6379):
-        deleted = asyncio.run(delete_prefixed_keys(redis_url, redis_prefix))
-        _say(f"deleted {deleted} Redis keys under {redis_prefix!r} at {_where(redis_url)}")
-    if var_dir.exists():
-        shutil.rmtree(var_dir)
-        _say(f"removed {_relative(var_dir.resolve())}/")
+    with _maintenance_cursor(url) as (cursor, name):
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %(name)s", {"name": name})
+        if cursor.fetchone() is None:
+            cursor.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
 
 
 def drop_database(url: str) -> None:
     """Drop the URL's database if it exists, closing its connections (PostgreSQL 13+)."""
-    import psycopg2
     from psycopg2 import sql as pgsql
 
+    with _maintenance_cursor(url) as (cursor, name):
+        cursor.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            pgsql.Identifier(name)))
+
+
+@contextmanager
+def _maintenance_cursor(url: str) -> Iterator[tuple[Any, str]]:
+    """An autocommit cursor on the server's ``postgres`` database (CREATE and DROP DATABASE
+    cannot run in a transaction), and the name of the URL's own database."""
+    # The one place outside sql/ that touches psycopg2: a trial-run convenience, not app code.
+    import psycopg2
+
     parts = urlsplit(url)
-    name = parts.path.lstrip("/")
     connection = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")),
                                   connect_timeout=5)
     try:
-        connection.autocommit = True  # DROP DATABASE cannot run in a transaction
+        connection.autocommit = True
         with connection.cursor() as cursor:
-            cursor.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                pgsql.Identifier(name)))
+            yield cursor, parts.path.lstrip("/")
     finally:
         connection.close()
 
