@@ -1,4 +1,17 @@
-"""Job alerts: a user's saved searches, the scheduler's due scan and its matching jobs."""
+"""Job alerts: a user's saved searches, the scheduler's due scan and its matching jobs.
+
+Which jobs are new for an alert is decided by snapshots, not by job ids: an id is taken before
+its transaction commits, so ids do not commit in order, and a run that saw id 2 cannot say
+that id 1 will not commit later. Every job records the transaction that inserted it
+(``jobs.created_xid``, 0002_job_alert_horizon.sql). A run takes a snapshot S while it holds the
+alert's row lock and sends the matching jobs that are committed in S
+(``pg_visible_in_snapshot``) but were not in the previous run's snapshot P, then stores S with
+its email, in one transaction. A transaction that ends commits in every snapshot taken after
+that and in none taken before, and P was taken before the previous run committed, hence before
+S (we got the lock it held). So each committed job falls in exactly one run's window: sent
+once, never skipped, and no later than the first run after its commit. The window's bounds,
+``created_xid`` from P's xmin to S's xmax, are a range of jobs_created_xid_idx.
+"""
 
 from __future__ import annotations
 
@@ -57,7 +70,8 @@ async def delete_alert(db: Database, user_id: int, alert_id: int) -> bool:
 
 # One due alert, locked; alerts other processes hold are skipped, so each runs once a period.
 CLAIM_DUE_ALERT = """
-    SELECT id, user_id, q, category, location, remote, frequency, last_job_id
+    SELECT id, user_id, q, category, location, remote, frequency, last_job_id,
+           job_snapshot::text AS job_snapshot
     FROM job_alerts
     WHERE next_run_at <= now()
     ORDER BY next_run_at
@@ -70,12 +84,31 @@ async def claim_due_alert_txn(cur: Cursor) -> Row | None:
     return await cur.fetch_one(CLAIM_DUE_ALERT)
 
 
+# A statement of its own, after the claim: a snapshot taken in the claim itself could
+# predate the commit of a run that held the row a moment before (see the module docstring).
+# pg_snapshot travels as its text form: it is only ever passed back.
+TAKE_SNAPSHOT = "SELECT pg_current_snapshot()::text"
+
+
+async def take_snapshot_txn(cur: Cursor) -> str:
+    """This run's snapshot, taken while the alert's row lock is held."""
+    return str(await cur.fetch_value(TAKE_SNAPSHOT))
+
+
 # The same filters as GET /jobs. psycopg2 sends values inline, so an absent criterion's
-# `NULL IS NULL` folds away at planning and each alert gets a plan for its own filters.
-# After the high-water mark the primary key's range bounds the scan to the jobs new since.
+# `NULL IS NULL` folds away at planning and each alert gets a plan for its own filters; the
+# snapshot functions are immutable, so the window's bounds fold into a range of
+# jobs_created_xid_idx. Before its first run under snapshots (``after`` NULL) an alert's
+# window is everything committed in ``snapshot``, and the old id mark ``after_id``, a range
+# of the primary key, keeps out what it sent before; that run clears it (FINISH_RUN).
 MATCHING_JOBS = f"""
     SELECT j.id FROM jobs j
     WHERE {IS_OPEN}
+      AND j.created_xid < pg_snapshot_xmax(%(snapshot)s::pg_snapshot)
+      AND pg_visible_in_snapshot(j.created_xid, %(snapshot)s::pg_snapshot)
+      AND (%(after)s::pg_snapshot IS NULL
+           OR (j.created_xid >= pg_snapshot_xmin(%(after)s::pg_snapshot)
+               AND NOT pg_visible_in_snapshot(j.created_xid, %(after)s::pg_snapshot)))
       AND (%(after_id)s::bigint IS NULL OR j.id > %(after_id)s)
       AND (%(q)s::text IS NULL OR j.search @@ websearch_to_tsquery('english', %(q)s))
       AND (%(category)s::text IS NULL OR j.category = %(category)s)
@@ -86,26 +119,32 @@ MATCHING_JOBS = f"""
 """
 
 
-async def matching_job_ids_txn(cur: Cursor, alert: Row, limit: int) -> list[int]:
-    """Open jobs matching the alert past its high-water mark, newest first."""
+async def matching_job_ids_txn(cur: Cursor, alert: Row, snapshot: str,
+                               limit: int) -> list[int]:
+    """Open jobs matching the alert, committed in ``snapshot`` and not in the last run's,
+    newest first."""
     rows = await cur.fetch_all(MATCHING_JOBS, {
-        "after_id": alert["last_job_id"], "q": alert["q"], "category": alert["category"],
+        "snapshot": snapshot, "after": alert["job_snapshot"], "after_id": alert["last_job_id"],
+        "q": alert["q"], "category": alert["category"],
         "location": alert["location"], "remote": alert["remote"], "limit": limit})
     return [int(row["id"]) for row in rows]
 
 
+# The snapshot is stored whether or not anything matched: the window was read either way.
 FINISH_RUN = """
     UPDATE job_alerts
     SET next_run_at = now() + make_interval(days => %(period_days)s),
-        last_job_id = coalesce(%(sent_up_to)s, last_job_id),
-        last_sent_at = CASE WHEN %(sent_up_to)s::bigint IS NULL THEN last_sent_at ELSE now() END
+        job_snapshot = %(snapshot)s::pg_snapshot,
+        last_job_id = NULL,
+        last_sent_at = CASE WHEN %(sent)s THEN now() ELSE last_sent_at END
     WHERE id = %(id)s
 """
 
 
-async def finish_alert_run_txn(cur: Cursor, alert: Row, sent_up_to: int | None) -> None:
-    """Schedule the next run one period from now; record what was sent, if anything."""
-    await cur.execute(FINISH_RUN, {"id": alert["id"], "sent_up_to": sent_up_to,
+async def finish_alert_run_txn(cur: Cursor, alert: Row, snapshot: str, *, sent: bool) -> None:
+    """Schedule the next run one period from now; store the run's snapshot, and the time of
+    the email if one was queued."""
+    await cur.execute(FINISH_RUN, {"id": alert["id"], "snapshot": snapshot, "sent": sent,
                                    "period_days": PERIOD_DAYS[alert["frequency"]]})
 
 

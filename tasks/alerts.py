@@ -3,6 +3,8 @@
 An alert is claimed with ``FOR UPDATE SKIP LOCKED`` and run in its own transaction: the
 email's outbox row, the new high-water mark and the next run time commit together, so
 however many processes scan at once, an alert runs once a period and no job is sent twice.
+The mark is a snapshot, not a job id, so a job whose transaction commits after a run saw a
+newer job is sent by the next run instead of never (sql/alerts.py says why).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sql.alerts import (
     finish_alert_run_txn,
     matching_job_ids_txn,
     postpone_alert,
+    take_snapshot_txn,
 )
 from sql.db import DatabaseUnavailable, Row
 from tasks.background import cancel_until_done
@@ -57,10 +60,11 @@ async def run_due_alerts(backends: Backends, settings: TaskSettings, *, limit: i
 
 async def run_alert_txn(work: Work, alert: Row) -> None:
     """Queue one email with the new matching jobs, if any; schedule the next run."""
-    job_ids = await matching_job_ids_txn(work.cur, alert, MAX_JOBS_PER_EMAIL)
+    snapshot = await take_snapshot_txn(work.cur)
+    job_ids = await matching_job_ids_txn(work.cur, alert, snapshot, MAX_JOBS_PER_EMAIL)
     if job_ids:
         await enqueue_alert_email_txn(work, alert["user_id"], alert["id"], job_ids)
-    await finish_alert_run_txn(work.cur, alert, max(job_ids, default=None))
+    await finish_alert_run_txn(work.cur, alert, snapshot, sent=bool(job_ids))
 
 
 class AlertScheduler:

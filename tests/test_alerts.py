@@ -35,20 +35,26 @@ async def create_alert(client: TestClient[Any, Any], account: Account,
     return body
 
 
-async def insert_job(db: Database, employer: Account, title: str, *,
-                     description: str = "Work with our team", category: str = "",
-                     location: str = "", remote: bool = False, status: str = "open",
-                     expires_in: str = "30 days") -> int:
+INSERT_JOB = """
+    INSERT INTO jobs (employer_id, title, description, employment_type, category,
+                      location, remote, status, expires_at)
+    VALUES (%(employer_id)s, %(title)s, %(description)s, 'full_time', %(category)s,
+            %(location)s, %(remote)s, %(status)s, now() + %(expires_in)s::interval)
+    RETURNING id
+"""
+
+
+def job_fields(employer: Account, title: str, *, description: str = "Work with our team",
+               category: str = "", location: str = "", remote: bool = False,
+               status: str = "open", expires_in: str = "30 days") -> dict[str, Any]:
+    return {"employer_id": employer.id, "title": title, "description": description,
+            "category": category, "location": location, "remote": remote, "status": status,
+            "expires_in": expires_in}
+
+
+async def insert_job(db: Database, employer: Account, title: str, **fields: Any) -> int:
     """A job written straight to the table, as the jobs API would."""
-    row = await db.fetch_one_write("""
-        INSERT INTO jobs (employer_id, title, description, employment_type, category,
-                          location, remote, status, expires_at)
-        VALUES (%(employer_id)s, %(title)s, %(description)s, 'full_time', %(category)s,
-                %(location)s, %(remote)s, %(status)s, now() + %(expires_in)s::interval)
-        RETURNING id
-    """, {"employer_id": employer.id, "title": title, "description": description,
-          "category": category, "location": location, "remote": remote, "status": status,
-          "expires_in": expires_in})
+    row = await db.fetch_one_write(INSERT_JOB, job_fields(employer, title, **fields))
     assert row is not None
     return int(row["id"])
 
@@ -246,6 +252,31 @@ async def test_runs_send_matching_open_jobs_once_then_only_new_ones(
         {"alert_id": alert["id"], "job_ids": [newest]}]
 
 
+async def test_a_job_that_commits_after_a_newer_one_is_still_sent_once(
+        client: TestClient[Any, Any], user: Account, employer: Account, db: Database,
+        smtp_sink: SmtpSink):
+    """Ids are taken before commit: the lower id can commit after the alert saw a higher one."""
+    alert = await create_alert(client, user)
+    async with db.transaction("slow_employer") as cur:
+        slow = await cur.fetch_value(INSERT_JOB, job_fields(employer, "Python developer"))
+        fast = await insert_job(db, employer, "Python engineer")  # commits at once
+        assert slow < fast
+        assert await run_alerts(client) == 1  # sends the fast job, or nothing yet
+    await make_due(db)
+    assert await run_alerts(client) == 1
+    await make_due(db)
+    assert await run_alerts(client) == 1  # nothing new: no third email
+
+    sent = [job_id for row in await alert_outbox(db) for job_id in row["context"]["job_ids"]]
+    assert sorted(sent) == [slow, fast]  # each exactly once
+    emails = await alert_emails(db, smtp_sink)
+    for job_id in (slow, fast):
+        assert sum(f"/jobs/{job_id}" in text_of(email) for email in emails) == 1
+    assert {email["To"] for email in emails} == {user.email}
+    assert [row["context"]["alert_id"] for row in await alert_outbox(db)] == \
+        [alert["id"]] * len(emails)
+
+
 async def test_a_run_advances_the_next_run_by_the_period(
         client: TestClient[Any, Any], user: Account, db: Database):
     daily = await create_alert(client, user, q="python", frequency="daily")
@@ -439,9 +470,10 @@ EXPLAIN_SEED = """
     SELECT 'alerts' || g || '@example.com', 'x', 'U', 'Ser', 'employer'
     FROM generate_series(1, 5000) g;
 
-    -- 50,000 jobs over 50 categories and 200 cities, a tenth closed, a tenth expired.
+    -- 50,000 jobs over 50 categories and 200 cities, a tenth closed, a tenth expired, each
+    -- from a transaction of its own (job g from transaction 1000 + g).
     INSERT INTO jobs (employer_id, title, description, category, location, employment_type,
-                      remote, status, expires_at, created_at)
+                      remote, status, expires_at, created_at, created_xid)
     SELECT 1 + g % 1000,
            (ARRAY['Python', 'Rust', 'Nurse', 'Cook', 'Driver', 'Teacher'])[1 + g % 6]
                || ' position ' || g,
@@ -449,7 +481,7 @@ EXPLAIN_SEED = """
            'category-' || g % 50, 'city-' || g % 200, 'full_time', g % 3 = 0,
            CASE WHEN g % 10 = 0 THEN 'closed' ELSE 'open' END,
            now() + CASE WHEN g % 10 = 1 THEN interval '-1 day' ELSE interval '20 days' END,
-           now() - ((50000 - g) || ' minutes')::interval
+           now() - ((50000 - g) || ' minutes')::interval, (1000 + g)::text::xid8
     FROM generate_series(1, 50000) g;
 
     -- 50,000 alerts, one criterion each, due over the next day; each has seen most jobs.
@@ -465,8 +497,15 @@ EXPLAIN_SEED = """
 
     ANALYZE;
 """
-MATCH_PARAMS = {"q": None, "category": None, "location": None, "remote": None, "limit": 20,
-                "after_id": 49_200}
+MATCH_PARAMS = {"q": None, "category": None, "location": None, "remote": None, "limit": 20}
+# Every job is committed in the run's snapshot. An alert that ran before 0002 has only an id
+# mark; one that ran since has the snapshot of its last run: the last 800 jobs are new since,
+# and two of the ones before were still running then.
+WINDOWS = {
+    "id mark": {"snapshot": "51001:51001:", "after": None, "after_id": 49_200},
+    "snapshot": {"snapshot": "51001:51001:", "after": "50163:50200:50163,50164",
+                 "after_id": None},
+}
 
 
 @pytest.fixture(scope="session")
@@ -486,13 +525,15 @@ def test_the_due_scan_uses_the_next_run_index(alerts_seeded: str):
         ("Index Scan", "job_alerts_next_run_at_idx")]
 
 
+@pytest.mark.parametrize("window", list(WINDOWS))
 @pytest.mark.parametrize("criteria", [
     {"q": "python"}, {"q": "rust postgres"}, {"category": "category-7"},
     {"location": "city-42"}, {"remote": True},
     {"q": "nurse", "category": "category-7", "location": "city-42", "remote": False},
 ])
-def test_matching_new_jobs_reads_an_index(alerts_seeded: str, criteria: dict[str, Any]):
-    found = scans(alerts_seeded, alerts.MATCHING_JOBS, MATCH_PARAMS | criteria)
+def test_matching_new_jobs_reads_an_index(alerts_seeded: str, criteria: dict[str, Any],
+                                          window: str):
+    found = scans(alerts_seeded, alerts.MATCHING_JOBS, MATCH_PARAMS | WINDOWS[window] | criteria)
     assert found and all(node != "Seq Scan" for node, _ in found), found
 
 
