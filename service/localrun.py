@@ -16,9 +16,9 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from typing import Any
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from service.config import Settings
@@ -143,6 +143,25 @@ def create_database(url: str) -> None:
         cursor.execute("SELECT 1 FROM pg_database WHERE datname = %(name)s", {"name": name})
         if cursor.fetchone() is None:
             cursor.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+
+
+def remove_trial_run(database_url: str, redis_url: str, redis_prefix: str, *,
+                     var_dir: Path = Path("var")) -> None:
+    """Undo a trial run: its database on the loopback PostgreSQL, its keys on the loopback
+    Redis, and ``var_dir`` (the generated secrets and any private servers' data)."""
+    import asyncio
+
+    from cache.purge import delete_prefixed_keys
+
+    if answers(database_url, default_port=5432):
+        drop_database(database_url)
+        _say(f"dropped the database {_where(database_url)}")
+    if answers(redis_url, default_port=6379):
+        deleted = asyncio.run(delete_prefixed_keys(redis_url, redis_prefix))
+        _say(f"deleted {deleted} Redis keys under {redis_prefix!r} at {_where(redis_url)}")
+    if var_dir.exists():
+        shutil.rmtree(var_dir)
+        _say(f"removed {_relative(var_dir.resolve())}/")
 
 
 def drop_database(url: str) -> None:
