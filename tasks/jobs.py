@@ -38,7 +38,7 @@ async def enqueue_job_closed_txn(work: Work, job: Row) -> None:
     closed_at = job["updated_at"].isoformat()
     await enqueue_fanout_txn(work, JOB_CLOSED,
                              {"job_id": job["id"], "job_title": job["title"],
-                              "closed_at": closed_at},
+                              "employer_id": job["employer_id"], "closed_at": closed_at},
                              f"job_closed:{job['id']}:{closed_at}")
 
 
@@ -48,7 +48,10 @@ async def notify_job_closed_batch(work: Work, args: dict[str, Any], after: Any,
     rows = await pipeline_batch_txn(work.cur, args["job_id"], after or 0, batch_size)
     for row in rows:
         await notify_txn(work, Event(
-            user_id=row["applicant_id"], type="job_closed", related_id=args["job_id"],
+            # The employer is the actor, so a block between the two stops it like any other
+            # notification (rows queued before the employer was recorded have none).
+            user_id=row["applicant_id"], type="job_closed", actor_id=args.get("employer_id"),
+            related_id=args["job_id"],
             dedup_key=f"job_closed:{args['job_id']}:{args['closed_at']}",
             data={"job_id": args["job_id"], "job_title": args["job_title"],
                   "path": f"/jobs/{args['job_id']}"}))

@@ -172,6 +172,23 @@ async def test_closing_notifies_applicants_still_in_the_pipeline(
         "SELECT status FROM outbox WHERE kind = 'fanout'") == "sent"
 
 
+async def test_closing_does_not_notify_an_applicant_either_side_blocked(
+        client: TestClient[Any, Any], employer: Account, smtp_sink: SmtpSink, db: Database):
+    job = await post_job(client, employer)
+    blocked, blocker, other = [await register(client) for _ in range(3)]
+    for seeker in (blocked, blocker, other):
+        assert (await apply(client, seeker, job["id"])).status == 201
+    await client.post(f"{API}/users/{blocked.id}/block", headers=employer.headers)
+    await client.post(f"{API}/users/{employer.id}/block", headers=blocker.headers)
+    await client.patch(f"{API}/jobs/{job['id']}", json={"status": "closed"},
+                       headers=employer.headers)
+    emails = await emails_of_type(smtp_sink, "job_closed", 1)
+    assert [email["To"] for email in emails] == [other.email]
+    assert "job_closed" in await notification_types(client, other)
+    for seeker in (blocked, blocker):
+        assert "job_closed" not in await notification_types(client, seeker)
+
+
 async def test_closing_fans_out_in_batches(client: TestClient[Any, Any], employer: Account,
                                            db: Database):
     job = await post_job(client, employer)
