@@ -182,11 +182,13 @@ async def add_to_feeds(cache: Cache, user_ids: Iterable[int], entries: Sequence[
 
     async def add(client: redis.Redis) -> None:
         script = client.register_script(ADD_ENTRIES)
-        pipe = pipeline(client)
-        for user_id in users:
-            key = cache.keys.feed(user_id)
-            await script(keys=[key.value, key.generation], args=args, client=pipe)
-        await pipe.execute()
+        # As a context, so the connection goes back to the pool even when the script check
+        # (SCRIPT EXISTS, sent before the pipeline) times out.
+        async with pipeline(client) as pipe:
+            for user_id in users:
+                key = cache.keys.feed(user_id)
+                await script(keys=[key.value, key.generation], args=args, client=pipe)
+            await pipe.execute()
 
     try:
         await cache.run(add)
