@@ -15,6 +15,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from cache.client import Cache
+from cache.counters import get_unread_counts
+from cache.tokens import fill_cached_token, get_cached_token
 from service.config import RateLimit
 from sql.db import Database
 from tests.conftest import API, Account, ClientFactory, register
@@ -123,6 +126,37 @@ async def test_a_post_made_during_a_stall_reaches_followers_feeds_once_redis_is_
     await eventually(complete, "the follower's feed lacks the post made during the stall")
     assert await walk(first, author, "/feed") == [during["id"], before["id"]]
     assert await walk(second, reader, "/feed") == [during["id"], before["id"]]
+
+
+async def test_a_fill_that_read_before_an_epoch_bump_is_refused(redis_url: str, redis_prefix: str):
+    """A reader that missed, read PostgreSQL, and fills only after another process bumped the
+    epoch for an invalidation Redis missed must not store what it read."""
+    reader, writer = Cache(redis_url, redis_prefix), Cache(redis_url, redis_prefix)
+    try:
+        lookup = await get_cached_token(reader, "ab" * 32)
+        assert lookup.principal is None and lookup.epoch is not None
+        old_counts = {"notifications": 0, "messages": 0}
+
+        async def load_then_bump() -> dict[str, int]:
+            writer.missed_invalidation()  # e.g. a follow's count invalidation was lost
+            assert await writer.settle_debt()
+            return old_counts
+
+        assert await get_unread_counts(reader, 7, load_then_bump) == old_counts
+        writer.missed_invalidation()  # e.g. a logout's tombstone was lost
+        assert await writer.settle_debt()
+        await fill_cached_token(reader, "ab" * 32, lookup.epoch,
+                                {"user_id": 7, "role": "job_seeker", "is_admin": False})
+
+        assert (await get_cached_token(reader, "ab" * 32)).principal is None
+
+        async def fresh() -> dict[str, int]:
+            return {"notifications": 1, "messages": 0}
+
+        assert await get_unread_counts(reader, 7, fresh) == {"notifications": 1, "messages": 0}
+    finally:
+        await reader.close()
+        await writer.close()
 
 
 async def test_rate_limits_hold_per_process_while_redis_stalls(
