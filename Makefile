@@ -10,7 +10,7 @@ LINT_PATHS := service tasks cache sql run.py
 # missing (and the matching TEST_*_URL is not set).
 PG_INITDB = $(shell command -v initdb 2>/dev/null || ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | head -n1)
 
-.PHONY: venv deps test run lint clean
+.PHONY: venv deps test run lint clean bench
 
 venv: $(STAMP)
 
@@ -41,6 +41,11 @@ test: deps venv
 
 run: deps venv
 	$(VENV)/bin/python run.py serve
+
+# The quick benchmark (under 3 minutes once hireme_bench is seeded); BENCH_ARGS= for the full one.
+BENCH_ARGS ?= --quick
+bench: deps venv
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check $(LINT_PATHS)
