@@ -17,10 +17,12 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import signal
 import socket
 import stat
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,7 +36,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from service import localrun
+from service import localrun, metrics
 from service.app import create_app
 from service.config import (
     DEFAULT_DATABASE_URL,
@@ -214,9 +216,24 @@ def serve(settings: Settings) -> int:
                     backlog=BACKLOG, shutdown_timeout=GRACE_SECONDS, print=None,
                     access_log=None, handle_signals=True)
 
-    with listening_socket(settings.bind, settings.port) as sock:
+    with listening_socket(settings.bind, settings.port) as sock, metrics_directory():
         Supervisor(serve_app, sock, settings.web_concurrency).run()
     return 0
+
+
+@contextmanager
+def metrics_directory() -> Iterator[str]:
+    """A fresh directory, private to this server, where every worker writes its metrics for
+    /metrics to merge (under $TMPDIR; removed on exit). Set before any worker is forked and
+    before prometheus_client is first imported (service.metrics imports it on first use),
+    which is when it decides whether to write values to files or keep them in memory."""
+    path = tempfile.mkdtemp(prefix="hireme-metrics-")
+    os.environ[metrics.MULTIPROC_ENV] = path
+    try:
+        yield path
+    finally:
+        del os.environ[metrics.MULTIPROC_ENV]
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @contextmanager
@@ -320,6 +337,8 @@ class Supervisor:
 
     def _note_exit(self, worker: Worker) -> None:
         worker.process.join()  # reaps it; it has exited already
+        if worker.process.pid is not None:
+            metrics.mark_process_dead(worker.process.pid)
         lived = time.monotonic() - worker.started_at
         if lived >= STABLE_AFTER_SECONDS:
             self._restart_delay = RESTART_DELAY_MIN_SECONDS

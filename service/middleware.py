@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler
 
 from service.appkeys import SETTINGS
 from service.errors import BY_STATUS, ApiError, BadRequest, Unavailable
+from service.metrics import record_request
 from service.protocol import MAX_HEADER_BYTES
 from service.responses import json_answer
 from sql.db import DatabaseUnavailable, QueryCanceled
@@ -52,8 +53,10 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         status = response.status
         return response
     finally:
+        seconds = time.perf_counter() - started
+        record_request(request, status, seconds)
         access_log.info("%s %s %s %.1fms", request.method, request.rel_url.path, status,
-                        (time.perf_counter() - started) * 1000)
+                        seconds * 1000)
 
 
 @web.middleware

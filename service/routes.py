@@ -12,6 +12,7 @@ from service import (
     health,
     jobs,
     messages,
+    metrics,
     notifications,
     pages,
     posts,
@@ -26,6 +27,7 @@ API = "/api/v1"
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/health", health.health, name="health")
+    app.router.add_get("/metrics", metrics.metrics, name="metrics")
     app.add_routes([
         web.post(f"{API}/auth/register", auth.register, name="register"),
         web.post(f"{API}/auth/verify_email", auth.verify_email, name="verify_email"),

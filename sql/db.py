@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,8 @@ class Pool:
     def __init__(self, dsn: str, config: PoolConfig) -> None:
         self.dsn = dsn
         self.config = config
+        # Told how many seconds each acquire waited (service/metrics.py sets it).
+        self.on_acquire_wait: Callable[[float], None] | None = None
         self._pool: Any = None
 
     async def open(self) -> None:
@@ -126,11 +129,15 @@ class Pool:
     @asynccontextmanager
     async def cursor(self) -> AsyncIterator[Cursor]:
         """A cursor in autocommit mode; connection failures become DatabaseUnavailable."""
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self.config.acquire_timeout):
                 conn = await self._pool.acquire()
         except ACQUIRE_ERRORS as error:
             raise DatabaseUnavailable(f"cannot get a database connection: {error}") from error
+        finally:
+            if self.on_acquire_wait is not None:  # a timed-out wait counts too
+                self.on_acquire_wait(time.perf_counter() - started)
         try:
             async with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as raw:
                 yield Cursor(raw)
