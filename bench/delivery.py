@@ -25,6 +25,12 @@ INSERT_ROWS = """
 """
 
 
+# Rows a previous (interrupted) run left unsent would be claimed first (they are older).
+DELETE_LEFTOVERS = """
+    DELETE FROM outbox WHERE idempotency_key LIKE 'bench-delivery:%%' AND status IN ('pending', 'sending')
+"""
+
+
 class Sink:
     """aiosmtpd in a thread of its own, noting when each outbox message arrives."""
 
@@ -52,6 +58,8 @@ class Sink:
 def run_delivery(sink: Sink, database_url: str, rows: int, users: int, processes: int,
                  timeout: float = 120.0) -> dict[str, Any]:
     conn = psycopg2.connect(database_url)
+    with conn, conn.cursor() as cur:
+        cur.execute(DELETE_LEFTOVERS)
     with conn, conn.cursor() as cur:
         cur.execute(INSERT_ROWS, {"rows": rows, "users": users, "run": str(time.time())})
         ids = {row[0] for row in cur.fetchall()}
