@@ -27,7 +27,8 @@ INSERT_ROWS = """
 
 # Rows a previous (interrupted) run left unsent would be claimed first (they are older).
 DELETE_LEFTOVERS = """
-    DELETE FROM outbox WHERE idempotency_key LIKE 'bench-delivery:%%' AND status IN ('pending', 'sending')
+    DELETE FROM outbox
+    WHERE idempotency_key LIKE 'bench-delivery:%%' AND status IN ('pending', 'sending')
 """
 
 
