@@ -1,4 +1,4 @@
-"""Request middleware, outermost first: request id → CORS → access log → errors → timeout."""
+"""The one request middleware: request id, CORS, errors, timeout, access log and metrics."""
 
 from __future__ import annotations
 
@@ -35,22 +35,24 @@ class RequestIdFilter(logging.Filter):
 
 
 @web.middleware
-async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    request_id_var.set(request_id)
-    response = await handler(request)
-    response.headers["X-Request-Id"] = request_id
-    return response
-
-
-@web.middleware
-async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Everything every request needs, in one layer (each layer costs a call per request):
+    its id, CORS, the contract's error shape, the timeout, ``no-store`` for answers to
+    credentialed requests, then one access-log line and the request metrics."""
     started = time.perf_counter()
-    status = 500
+    request_id = _request_id(request)
+    request_id_var.set(request_id)
+    settings = request.app[SETTINGS]
+    origin = request.headers.get("Origin")
+    allowed_origin = origin if origin is not None and origin in settings.cors_origins else None
+    status = 500  # what the log says if the handler is cancelled (client gone)
     try:
-        response = await handler(request)
+        if allowed_origin and _is_preflight(request):
+            response: web.StreamResponse = _preflight_answer()
+        else:
+            response = await _answer_or_error(request, handler, settings.request_timeout)
         status = response.status
+        _add_headers(request, response, request_id, allowed_origin)
         return response
     finally:
         seconds = time.perf_counter() - started
@@ -59,23 +61,43 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
                         seconds * 1000)
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure leaves in the contract's error shape; never a trace or SQL text.
-
-    An answer to a request that carries credentials is marked ``no-store``: nothing private
-    is kept by a shared cache or a browser.
-    """
-    response = await _answer_or_error(request, handler)
-    if "Authorization" in request.headers:
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
+def _request_id(request: web.Request) -> str:
+    incoming = request.headers.get("X-Request-Id", "")
+    return incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
 
 
-async def _answer_or_error(request: web.Request, handler: Handler) -> web.StreamResponse:
+def _add_headers(request: web.Request, response: web.StreamResponse, request_id: str,
+                 allowed_origin: str | None) -> None:
+    headers = response.headers
+    headers["X-Request-Id"] = request_id
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    if "Authorization" in request.headers:  # nothing private kept by a cache or a browser
+        headers.setdefault("Cache-Control", "no-store")
+    if allowed_origin:
+        headers["Access-Control-Allow-Origin"] = allowed_origin
+        headers["Vary"] = "Origin"
+
+
+def _is_preflight(request: web.Request) -> bool:
+    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+
+
+def _preflight_answer() -> web.Response:
+    return web.Response(status=204, headers={
+        "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
+        "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Request-Id",
+        "Access-Control-Max-Age": "600",
+    })
+
+
+async def _answer_or_error(request: web.Request, handler: Handler,
+                           limit_seconds: float) -> web.StreamResponse:
+    """The handler's answer, or its failure in the contract's error shape; never a trace or
+    SQL text. No request runs past ``limit_seconds``: it is cancelled and answered 503."""
     try:
         _check_header_sizes(request)
-        response = await handler(request)
+        async with asyncio.timeout(limit_seconds):
+            return await handler(request)
     except ApiError as error:
         return _error_answer(error)
     except ConnectionResetError:
@@ -92,8 +114,6 @@ async def _answer_or_error(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.rel_url.path)
         return _error_answer(ApiError())
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    return response
 
 
 def _check_header_sizes(request: web.Request) -> None:
@@ -119,31 +139,4 @@ def _error_answer(error: ApiError) -> web.Response:
     return response
 
 
-@web.middleware
-async def timeout_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """No request hangs past REQUEST_TIMEOUT: it is cancelled and answered 503."""
-    async with asyncio.timeout(request.app[SETTINGS].request_timeout):
-        return await handler(request)
-
-
-@web.middleware
-async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    origin = request.headers.get("Origin")
-    allowed = origin is not None and origin in request.app[SETTINGS].cors_origins
-    preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
-    if allowed and preflight:
-        response: web.StreamResponse = web.Response(status=204, headers={
-            "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
-            "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Request-Id",
-            "Access-Control-Max-Age": "600",
-        })
-    else:
-        response = await handler(request)
-    if allowed:
-        response.headers["Access-Control-Allow-Origin"] = origin or ""
-        response.headers["Vary"] = "Origin"
-    return response
-
-
-MIDDLEWARES = (request_id_middleware, cors_middleware, access_log_middleware, error_middleware,
-               timeout_middleware)
+MIDDLEWARES = (request_middleware,)
