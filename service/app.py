@@ -16,6 +16,7 @@ from aiohttp import web
 from cache.client import Cache
 from service.appkeys import BACKENDS, CACHE, DATABASE, DELIVERIES, SETTINGS
 from service.config import Settings
+from service.health import health_ctx
 from service.metrics import metrics_ctx
 from service.middleware import MIDDLEWARES
 from service.protocol import handler_args
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> web.Application:
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(cache_ctx)
+    app.cleanup_ctx.append(health_ctx)
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(metrics_ctx)
     add_routes(app)

@@ -96,8 +96,11 @@ async def _answer_or_error(request: web.Request, handler: Handler,
     SQL text. No request runs past ``limit_seconds``: it is cancelled and answered 503."""
     try:
         _check_header_sizes(request)
-        async with asyncio.timeout(limit_seconds):
-            return await handler(request)
+        async with asyncio.timeout(limit_seconds) as deadline:
+            response = await handler(request)
+        if deadline.expired():  # aiopg's wait_for swallowed the cancel (CPython gh-86296)
+            raise TimeoutError
+        return response
     except ApiError as error:
         return _error_answer(error)
     except ConnectionResetError:
