@@ -48,7 +48,7 @@ from service.config import (
 )
 from service.middleware import RequestIdFilter
 from service.passwords import hash_password
-from service.tokens import new_token
+from service.tokens import new_auth_token
 from sql.db import DatabaseUnavailable
 from sql.migrate import apply_migrations
 from sql.seed import (
@@ -183,7 +183,7 @@ def seed(settings: Settings, args: argparse.Namespace) -> int:
                           force=args.force)
     try:
         summary = seed_database(settings.database_url, options, password_hash=password_hash,
-                                new_token=new_token, pool_size=args.pool)
+                                new_token=new_auth_token, pool_size=args.pool)
     except DatabaseNotEmpty as error:
         print(f"refusing to seed: {error}", file=sys.stderr)
         return 1

@@ -6,26 +6,33 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from cache.client import Cache
 from cache.keys import UNREAD_COUNT_TTL_SECONDS
-from cache.versioned import fill_versioned, invalidate_versioned, read_versioned
+from cache.readthrough import CachedValue, read_through
+from cache.versioned import invalidate_versioned
 
 KINDS = ("notifications", "messages")
 
 CountsLoader = Callable[[], Awaitable[dict[str, int]]]
 
 
+def unread_count_value(cache: Cache, kind: str, user_id: int) -> CachedValue:
+    return CachedValue(cache.keys.unread(kind, user_id), int, UNREAD_COUNT_TTL_SECONDS)
+
+
 async def get_unread_counts(cache: Cache, user_id: int, load: CountsLoader) -> dict[str, int]:
     """Both counts from Redis on a hit; else ``load()`` from PostgreSQL and fill."""
-    keys = [cache.keys.unread(kind, user_id) for kind in KINDS]
-    cached = await read_versioned(cache, keys)
-    if cached is not None and all(entry.value is not None for entry in cached):
-        return {kind: int(entry.value or 0) for kind, entry in zip(KINDS, cached, strict=True)}
-    counts = await load()
-    if cached is not None:
-        for kind, key, entry in zip(KINDS, keys, cached, strict=True):
-            await fill_versioned(cache, key, entry.generation, str(counts[kind]),
-                                 UNREAD_COUNT_TTL_SECONDS)
-    return counts
+
+    async def load_in_order() -> list[int]:
+        counts = await load()
+        return [counts[kind] for kind in KINDS]
+
+    values = [unread_count_value(cache, kind, user_id) for kind in KINDS]
+    return dict(zip(KINDS, await read_through(cache, values, load_in_order), strict=True))
 
 
 async def invalidate_unread_counts(cache: Cache, kind: str, user_ids: Iterable[int]) -> None:
     await invalidate_versioned(cache, [cache.keys.unread(kind, uid) for uid in set(user_ids)])
+
+
+async def invalidate_own_users(cache: Cache, user_ids: Iterable[int]) -> None:
+    """After a write that changes what GET /me shows of these users."""
+    await invalidate_versioned(cache, [cache.keys.own_user(uid) for uid in set(user_ids)])

@@ -19,6 +19,8 @@ UNREAD_COUNT_TTL_SECONDS = 300
 # how long a feed update lost in a Redis outage can leave it stale. Must stay well below
 # FEED_ACTIVE_DAYS: only recently seen users get fan-out, and a live feed implies a recent visit.
 FEED_TTL_SECONDS = 3600
+# A user's own account answer; invalidated by every write that changes it.
+OWN_USER_TTL_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,11 @@ class Keys:
     def unread(self, kind: str, user_id: int) -> VersionedKey:
         """A user's unread count of ``kind`` ("notifications" or "messages")."""
         base = f"{self.prefix}unread:{kind}:{user_id}"
+        return VersionedKey(value=base, generation=f"{base}:gen")
+
+    def own_user(self, user_id: int) -> VersionedKey:
+        """A user's own account answer (GET /me's ``user``): profile, counters, email."""
+        base = f"{self.prefix}me:{user_id}"
         return VersionedKey(value=base, generation=f"{base}:gen")
 
     def job_page(self, category: str | None) -> VersionedKey:

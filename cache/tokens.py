@@ -10,15 +10,16 @@ miss and PostgreSQL, where the token is gone, answers.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
 
 from cache.client import Cache, CacheUnavailable, pipeline
-from cache.epoch import stamp, unstamp
-from cache.keys import TOKEN_TTL_SECONDS
+from cache.epoch import stamp, unstamp, version_of
+from cache.keys import TOKEN_TTL_SECONDS, VersionedKey
+from cache.versioned import Cached
 
 REVOKED = "revoked"
 # Longer than any request can run, so a slow reader's fill always meets the tombstone.
@@ -46,24 +47,42 @@ class CachedToken:
 
 async def get_cached_token(cache: Cache, token_hash_hex: str) -> CachedToken:
     """The cached principal or tombstone, with the epoch, in one round trip."""
-    key = cache.keys.token(token_hash_hex)
+    token, _ = await read_token_with(cache, token_hash_hex, ())
+    return token
+
+
+async def read_token_with(cache: Cache, token_hash_hex: str, keys: Sequence[VersionedKey]
+                          ) -> tuple[CachedToken, list[Cached] | None]:
+    """The token's cached principal and, in the same round trip, the versioned ``keys`` the
+    request will read (for the user the token names: see ``service.tokens.user_hint``); the
+    entries are None when Redis is unavailable. A plain pipeline: nothing here needs MULTI."""
+    token_key = cache.keys.token(token_hash_hex)
 
     async def read(client: redis.Redis) -> list[str | None]:
-        values = await client.mget(key, cache.keys.epoch())
-        return [value if value is None or isinstance(value, str) else value.decode()
-                for value in values]
+        pipe = client.pipeline(transaction=False)
+        pipe.get(token_key)
+        pipe.get(cache.keys.epoch())
+        for key in keys:
+            pipe.get(key.value)
+            pipe.get(key.generation)
+        result: list[str | None] = await pipe.execute()
+        return result
 
     raw = await cache.run_or(read, None)
     if raw is None:
         cache.count(hit=False)
-        return CachedToken()
+        return CachedToken(), None
     value, epoch = raw[0], raw[1] or ""
+    entries = [Cached(unstamp(raw[i], epoch), version_of(epoch, raw[i + 1] or ""))
+               for i in range(2, len(raw), 2)]
+    for entry in entries:
+        cache.count(hit=entry.value is not None)
     if value == REVOKED:
         cache.count(hit=True)
-        return CachedToken(revoked=True, epoch=epoch)
+        return CachedToken(revoked=True, epoch=epoch), entries
     payload = unstamp(value, epoch)
     cache.count(hit=payload is not None)
-    return CachedToken(json.loads(payload) if payload else None, epoch=epoch)
+    return CachedToken(json.loads(payload) if payload else None, epoch=epoch), entries
 
 
 async def fill_cached_token(cache: Cache, token_hash_hex: str, epoch: str,

@@ -22,7 +22,7 @@ from service.schemas import (
     RegisterRequest,
     VerifyEmailRequest,
 )
-from service.tokens import new_token
+from service.tokens import new_auth_token, new_token
 from sql import tokens, users
 from tasks.notify import enqueue_email_txn
 from tasks.work import unit_of_work
@@ -36,7 +36,6 @@ async def register(request: web.Request) -> web.Response:
     body = await read_body(request, RegisterRequest)
     await enforce_auth_limit(request, "register", body.email)
     password_hash = await hash_password(body.password)
-    token, token_hash = new_token()
     verify_token, verify_hash = new_token()
     async with unit_of_work(request.app[BACKENDS], "register") as work:
         cur = work.cur
@@ -45,6 +44,7 @@ async def register(request: web.Request) -> web.Response:
             last_name=body.last_name, role=body.role)
         if user is None:
             raise Conflict("This email is already registered.")
+        token, token_hash = new_auth_token(user["id"])
         await tokens.insert_auth_token_txn(cur, token_hash, user["id"])
         await tokens.insert_email_token_txn(cur, verify_hash, user["id"], "verify_email",
                                             VERIFY_EMAIL_LIFETIME)
@@ -56,7 +56,8 @@ async def register(request: web.Request) -> web.Response:
 
 async def verify_email(request: web.Request) -> web.Response:
     body = await read_body(request, VerifyEmailRequest)
-    if not await verify_email_with_token(request.app[DATABASE], body.token):
+    if not await verify_email_with_token(request.app[DATABASE], request.app[CACHE],
+                                         body.token):
         raise ValidationFailed({"token": BAD_TOKEN})
     return no_content()
 
@@ -72,7 +73,7 @@ async def login(request: web.Request) -> web.Response:
         raise Unauthorized("Wrong email or password.")
     if user["suspended_at"] is not None:
         raise Forbidden("This account is suspended.")
-    token, token_hash = new_token()
+    token, token_hash = new_auth_token(user["id"])
     async with db.transaction("login") as cur:
         await tokens.insert_auth_token_txn(cur, token_hash, user["id"])
         if needs_rehash(user["password_hash"]):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from cache.tokens import fill_cached_token, get_cached_token
+from cache.readthrough import CachedValue
+from cache.tokens import CachedToken, fill_cached_token, read_token_with
+from cache.versioned import Cached
 from service.appkeys import CACHE, DATABASE
 from service.errors import Forbidden, Unauthorized
 from service.limits import enforce_write_limit
-from service.tokens import MAX_TOKEN_LENGTH, hash_token
+from service.tokens import MAX_TOKEN_LENGTH, hash_token, user_hint
 from sql.tokens import get_token_principal, touch_auth_token
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -27,17 +30,37 @@ class Principal:
 
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
+# What a handler reads through the cache for a user: read with the token when it can be.
+ReadsOf = Callable[[int], Sequence[CachedValue]]
 
 
 async def authenticate(request: web.Request) -> Principal:
     """The caller, or 401. Writes also count against the caller's write rate limit."""
-    principal = request.get(PRINCIPAL_KEY)
-    if principal is None:
-        principal = await _principal_from_token(request)
-        request[PRINCIPAL_KEY] = principal
-        if request.method not in SAFE_METHODS:
-            await enforce_write_limit(request, principal.user_id)
+    principal, _ = await authenticate_reading(request, None)
     return principal
+
+
+async def authenticate_reading(request: web.Request, reads: ReadsOf | None
+                               ) -> tuple[Principal, list[Cached] | None]:
+    """The caller, and the cached entries ``reads(user_id)`` names, read in the same Redis
+    round trip as the token (an authenticated cached read is one round trip in all).
+
+    The entries come back only when the token's user hint (``service.tokens.user_hint``)
+    proves to be the caller; otherwise None, and the handler reads them itself.
+    """
+    principal = request.get(PRINCIPAL_KEY)
+    if principal is not None:
+        return principal, None
+    token = bearer_token(request)
+    token_hash = hash_token(token)
+    hint = user_hint(token)
+    keys = [value.key for value in reads(hint)] if reads and hint else []
+    cached, entries = await read_token_with(request.app[CACHE], token_hash.hex(), keys)
+    principal = await _principal_of(request, token_hash, cached)
+    request[PRINCIPAL_KEY] = principal
+    if request.method not in SAFE_METHODS:
+        await enforce_write_limit(request, principal.user_id)
+    return principal, (entries if keys and principal.user_id == hint else None)
 
 
 async def require_employer(request: web.Request) -> Principal:
@@ -55,10 +78,10 @@ def bearer_token(request: web.Request) -> str:
     return token
 
 
-async def _principal_from_token(request: web.Request) -> Principal:
-    token_hash = hash_token(bearer_token(request))
+async def _principal_of(request: web.Request, token_hash: bytes,
+                        cached: CachedToken) -> Principal:
+    """The principal the cache holds for the token, else PostgreSQL's (then cached)."""
     cache = request.app[CACHE]
-    cached = await get_cached_token(cache, token_hash.hex())
     if cached.revoked:
         raise Unauthorized()
     if (known := cached.principal) is not None:

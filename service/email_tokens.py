@@ -7,6 +7,7 @@ both do it through these two functions, so the rules are written once.
 from __future__ import annotations
 
 from cache.client import Cache
+from cache.counters import invalidate_own_users
 from cache.tokens import revoke_cached_tokens
 from service.passwords import hash_password
 from service.tokens import hash_token
@@ -14,13 +15,14 @@ from sql import tokens, users
 from sql.db import Database
 
 
-async def verify_email_with_token(db: Database, token: str) -> bool:
+async def verify_email_with_token(db: Database, cache: Cache, token: str) -> bool:
     """Mark the token's user's email verified; False for a bad, expired or spent token."""
     async with db.transaction("verify_email") as cur:
         user_id = await tokens.spend_email_token_txn(cur, hash_token(token), "verify_email")
         if user_id is None:
             return False
         await users.mark_email_verified_txn(cur, user_id)
+    await invalidate_own_users(cache, [user_id])
     return True
 
 
@@ -36,4 +38,5 @@ async def reset_password_with_token(db: Database, cache: Cache, token: str,
         await users.mark_email_verified_txn(cur, user_id)  # the link proved the address
         revoked = await tokens.delete_user_tokens_txn(cur, user_id)
     await revoke_cached_tokens(cache, [h.hex() for h in revoked])
+    await invalidate_own_users(cache, [user_id])  # now verified
     return True

@@ -11,10 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
-from service.appkeys import BACKENDS, SETTINGS
-from service.authn import authenticate
+from service.account import read_unread_counts, unread_values
+from service.appkeys import BACKENDS, CACHE, DATABASE, SETTINGS
+from service.authn import authenticate, authenticate_reading
 from service.errors import Forbidden, NotFound, ValidationFailed
-from service.notifications import load_unread_counts
 from service.paging import split_page
 from service.responses import from_row, json_answer, no_content, read_body
 from service.schemas import Count, Page, PageQuery, PublicProfile
@@ -27,6 +27,8 @@ from tasks.work import unit_of_work
 
 PREVIEW_LENGTH = 100
 BLOCKED = "Messages between you and this user are blocked."
+
+MESSAGES = ("messages",)  # the unread count this module answers
 
 
 async def create_conversation(request: web.Request) -> web.Response:
@@ -157,6 +159,10 @@ async def read_conversation(request: web.Request) -> web.Response:
 
 
 async def unread_count(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
-    counts = await load_unread_counts(request, principal.user_id)
-    return json_answer(Count(count=counts["messages"]))
+    """One Redis round trip when warm: the token and the count are read together."""
+    cache = request.app[CACHE]
+    principal, prefetched = await authenticate_reading(
+        request, lambda user_id: unread_values(cache, user_id, MESSAGES))
+    (count,) = await read_unread_counts(request.app[DATABASE], cache, principal.user_id,
+                                        MESSAGES, prefetched)
+    return json_answer(Count(count=count))

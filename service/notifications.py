@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from cache.counters import get_unread_counts
-from service.appkeys import BACKENDS
-from service.authn import authenticate
+from service.account import read_unread_counts, unread_values
+from service.appkeys import BACKENDS, CACHE, DATABASE
+from service.authn import authenticate, authenticate_reading
 from service.errors import NotFound
 from service.paging import split_page
 from service.responses import from_row, json_answer, no_content, read_body
@@ -22,8 +22,10 @@ from service.schemas import (
     PublicProfile,
 )
 from service.validation import decode_cursor, decode_query, path_id
-from sql import counters, notifications
+from sql import notifications
 from tasks.work import unit_of_work
+
+NOTIFICATIONS = ("notifications",)  # the unread count this module answers
 
 
 async def list_notifications(request: web.Request) -> web.Response:
@@ -49,20 +51,13 @@ def _notification(row: dict[str, Any]) -> Notification:
 
 
 async def unread_count(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
-    counts = await load_unread_counts(request, principal.user_id)
-    return json_answer(Count(count=counts["notifications"]))
-
-
-async def load_unread_counts(request: web.Request, user_id: int) -> dict[str, int]:
-    """Unread notifications and messages: Redis on a hit, else PostgreSQL (and refill)."""
-    backends = request.app[BACKENDS]
-
-    async def from_database() -> dict[str, int]:
-        counts = await counters.get_unread_counts(backends.db, user_id)
-        return {"notifications": counts.notifications, "messages": counts.messages}
-
-    return await get_unread_counts(backends.cache, user_id, from_database)
+    """One Redis round trip when warm: the token and the count are read together."""
+    cache = request.app[CACHE]
+    principal, prefetched = await authenticate_reading(
+        request, lambda user_id: unread_values(cache, user_id, NOTIFICATIONS))
+    (count,) = await read_unread_counts(request.app[DATABASE], cache, principal.user_id,
+                                        NOTIFICATIONS, prefetched)
+    return json_answer(Count(count=count))
 
 
 async def mark_read(request: web.Request) -> web.Response:

@@ -48,7 +48,8 @@ async def verify_email_page(request: web.Request) -> web.Response:
 
 async def submit_verify_email(request: web.Request) -> web.Response:
     token = _link_token((await _form(request)).get("token"))
-    if token is None or not await verify_email_with_token(request.app[DATABASE], token):
+    if token is None or not await verify_email_with_token(request.app[DATABASE],
+                                                                   request.app[CACHE], token):
         return _invalid_link(request)
     return _page(request, "verify_email.html", {"done": True})
 

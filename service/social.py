@@ -41,6 +41,7 @@ async def follow(request: web.Request) -> web.Response:
         raise ValidationFailed({"id": "you cannot follow yourself"})
     backends = request.app[BACKENDS]
     async with unit_of_work(backends, "follow_user") as work:
+        work.own_user_changed(principal.user_id, target)  # following / followers counts
         if not await social.lock_pair_txn(work.cur, principal.user_id, target):
             raise NotFound()
         if await social.blocked_between_txn(work.cur, principal.user_id, target):
@@ -61,6 +62,7 @@ async def unfollow(request: web.Request) -> web.Response:
     target = path_id(request)
     max_followers = request.app[SETTINGS].feed_fanout_max_followers
     async with unit_of_work(request.app[BACKENDS], "unfollow_user") as work:
+        work.own_user_changed(principal.user_id, target)
         # The pair's rows in id order, as follow and block take them: never a deadlock.
         await social.lock_pair_txn(work.cur, principal.user_id, target)
         removed = await social.delete_follows_txn(work.cur, principal.user_id, target)
@@ -76,6 +78,7 @@ async def block(request: web.Request) -> web.Response:
     backends = request.app[BACKENDS]
     max_followers = request.app[SETTINGS].feed_fanout_max_followers
     async with unit_of_work(backends, "block_user") as work:
+        work.own_user_changed(principal.user_id, target)  # follows both ways go
         if not await social.lock_pair_txn(work.cur, principal.user_id, target):
             raise NotFound()
         created = await social.insert_block_txn(work.cur, principal.user_id, target)

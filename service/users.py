@@ -5,27 +5,25 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from service.appkeys import DATABASE
-from service.authn import authenticate
+from cache.counters import invalidate_own_users
+from service.account import me_values, read_me
+from service.appkeys import CACHE, DATABASE
+from service.authn import authenticate, authenticate_reading
 from service.errors import NotFound
-from service.notifications import load_unread_counts
 from service.paging import split_page
 from service.responses import from_row, json_answer, read_body
-from service.schemas import MeAnswer, OwnUser, Page, ProfileUpdate, PublicProfile, UserSearchQuery
+from service.schemas import OwnUser, Page, ProfileUpdate, PublicProfile, UserSearchQuery
 from service.validation import decode_cursor, decode_query, path_id
 from sql import users
 
 
 async def get_me(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
-    db = request.app[DATABASE]
-    user = await users.get_own_user(db, principal.user_id)
-    if user is None:
-        raise NotFound()
-    unread = await load_unread_counts(request, principal.user_id)
-    return json_answer(MeAnswer(user=from_row(user, OwnUser),
-                                unread_notifications=unread["notifications"],
-                                unread_messages=unread["messages"]))
+    """One Redis round trip when warm: the token, the account and both counts together."""
+    cache = request.app[CACHE]
+    principal, prefetched = await authenticate_reading(
+        request, lambda user_id: me_values(cache, user_id))
+    return json_answer(await read_me(request.app[DATABASE], cache, principal.user_id,
+                                     prefetched))
 
 
 async def update_me(request: web.Request) -> web.Response:
@@ -36,6 +34,7 @@ async def update_me(request: web.Request) -> web.Response:
     db = request.app[DATABASE]
     if changes:
         user = await users.update_profile(db, principal.user_id, changes)
+        await invalidate_own_users(request.app[CACHE], [principal.user_id])
     else:
         user = await users.get_own_user(db, principal.user_id)
     if user is None:

@@ -57,7 +57,7 @@ from sql.seed_talk import (
 
 # Every seeded account has this password (one argon2 hash, computed once, shared by all).
 SEED_PASSWORD = "hireme-seed-password"
-TokenFactory = Callable[[], tuple[str, bytes]]
+TokenFactory = Callable[[int], tuple[str, bytes]]  # user id → token and its hash
 
 
 class DatabaseNotEmpty(Exception):

@@ -37,10 +37,10 @@ def pick_pool(cur: Any, size: int) -> list[dict[str, Any]]:
 
 
 def token_rows(pool: list[dict[str, Any]],
-               new_token: Callable[[], tuple[str, bytes]]) -> Iterator[str]:
+               new_token: Callable[[int], tuple[str, bytes]]) -> Iterator[str]:
     """One auth_tokens line per pooled user; the token itself goes into the pool entry."""
     for user in pool:
-        token, token_hash = new_token()
+        token, token_hash = new_token(user["id"])
         user["token"] = token
         yield f"\\\\x{token_hash.hex()}\t{user['id']}\n"
 

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from cache.client import Cache
-from cache.counters import invalidate_unread_counts
+from cache.counters import invalidate_own_users, invalidate_unread_counts
 from sql.db import Cursor, Database
 from tasks.queue import DeliveryQueue
 
@@ -33,6 +33,7 @@ class Work:
     backends: Backends
     outbox_ids: list[int] = field(default_factory=list)
     unread_changed: dict[str, set[int]] = field(default_factory=dict)
+    own_users_changed: set[int] = field(default_factory=set)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def queued(self, *row_ids: int | None) -> None:
@@ -40,6 +41,10 @@ class Work:
 
     def unread_count_changed(self, kind: str, *user_ids: int) -> None:
         self.unread_changed.setdefault(kind, set()).update(user_ids)
+
+    def own_user_changed(self, *user_ids: int) -> None:
+        """What GET /me shows of these users changed (profile, counters, verification)."""
+        self.own_users_changed.update(user_ids)
 
     def then(self, action: Callable[[], Awaitable[None]]) -> None:
         """Run ``action`` after a successful commit (e.g. update a Redis structure)."""
@@ -53,6 +58,8 @@ async def unit_of_work(backends: Backends, name: str) -> AsyncIterator[Work]:
         yield work
     for kind, user_ids in work.unread_changed.items():
         await invalidate_unread_counts(backends.cache, kind, user_ids)
+    if work.own_users_changed:
+        await invalidate_own_users(backends.cache, work.own_users_changed)
     for action in work.after_commit:
         await action()
     backends.queue.wake(work.outbox_ids)

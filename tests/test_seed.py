@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from service.passwords import hash_password
-from service.tokens import new_token
+from service.tokens import new_auth_token
 from sql.seed import SEED_PASSWORD, DatabaseNotEmpty, SeedOptions, seed_database
 from sql.seed_plan import SCALE_1, make_plan
 from tests.conftest import API
@@ -82,7 +82,7 @@ def seed(url: str, password_hash: str, *, seed_number: int = 7,
          force: bool = False) -> dict[str, Any]:
     options = SeedOptions(scale=SCALE, seed=seed_number, anchor=ANCHOR, force=force,
                           out=io.StringIO())
-    return seed_database(url, options, password_hash=password_hash, new_token=new_token,
+    return seed_database(url, options, password_hash=password_hash, new_token=new_auth_token,
                          pool_size=50)
 
 

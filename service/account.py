@@ -1,0 +1,60 @@
+"""The caller's own answers, read through the cache: their account (GET /me) and unread counts.
+
+Each is declared once as the cached values it reads (``*_values``), so a handler can hand the
+declaration to ``authenticate_reading`` and get them in the token's round trip: a warm
+``GET /me`` or unread count is one Redis round trip and no PostgreSQL query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cache.client import Cache
+from cache.counters import KINDS, unread_count_value
+from cache.keys import OWN_USER_TTL_SECONDS
+from cache.readthrough import CachedValue, read_through
+from cache.versioned import Cached
+from service.errors import NotFound
+from service.responses import from_row
+from service.schemas import MeAnswer, OwnUser
+from sql import counters, users
+from sql.db import Database
+
+
+def unread_values(cache: Cache, user_id: int, kinds: Sequence[str] = KINDS
+                  ) -> list[CachedValue]:
+    return [unread_count_value(cache, kind, user_id) for kind in kinds]
+
+
+def me_values(cache: Cache, user_id: int) -> list[CachedValue]:
+    own = CachedValue(cache.keys.own_user(user_id), OwnUser, OWN_USER_TTL_SECONDS)
+    return [own, *unread_values(cache, user_id)]
+
+
+async def read_unread_counts(db: Database, cache: Cache, user_id: int,
+                             kinds: Sequence[str] = KINDS,
+                             prefetched: Sequence[Cached] | None = None) -> list[int]:
+    """The user's unread counts of ``kinds``, in order."""
+
+    async def load() -> list[int]:
+        counts = await counters.get_unread_counts(db, user_id)
+        return [getattr(counts, kind) for kind in kinds]
+
+    return await read_through(cache, unread_values(cache, user_id, kinds), load, prefetched)
+
+
+async def read_me(db: Database, cache: Cache, user_id: int,
+                  prefetched: Sequence[Cached] | None = None) -> MeAnswer:
+    """GET /me's answer; 404 when the user is gone."""
+
+    async def load() -> list[Any]:
+        user = await users.get_own_user(db, user_id)
+        if user is None:
+            raise NotFound()
+        counts = await counters.get_unread_counts(db, user_id)
+        return [from_row(user, OwnUser), counts.notifications, counts.messages]
+
+    user, notifications, messages = await read_through(cache, me_values(cache, user_id), load,
+                                                       prefetched)
+    return MeAnswer(user=user, unread_notifications=notifications, unread_messages=messages)

@@ -1,0 +1,139 @@
+"""The caller's own cached answers: GET /me and the unread counts, warm and after writes.
+
+A warm read is one Redis round trip (the token and the values together) and no PostgreSQL
+query: proved with PostgreSQL stopped, and with a TCP proxy in front of Redis that counts the
+batches of commands the app sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from service.tokens import user_hint
+from sql.migrate import apply_migrations
+from tests.conftest import API, Account, ClientFactory, register
+from tests.servers import ThrowawayPostgres, create_database
+
+WARM_READS = ["/me", "/notifications/unread_count", "/messages/unread_count"]
+
+
+class CountingProxy:
+    """A TCP proxy to Redis counting the client's writes: redis-py sends one command, or a
+    whole pipeline, in one write, so each write is one round trip."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.writes = 0
+        self.server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"redis://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/0"
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(
+            "127.0.0.1", self.target_port)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter,
+                       counted: bool) -> None:
+            while data := await source.read(65536):
+                if counted:
+                    self.writes += 1
+                sink.write(data)
+                await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer, True),
+                             pipe(upstream_reader, writer, False), return_exceptions=True)
+
+
+@pytest.fixture
+async def proxy(redis_url: str) -> AsyncIterator[CountingProxy]:
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    counting = CountingProxy(port)
+    await counting.start()
+    yield counting
+    await counting.stop()
+
+
+def test_tokens_carry_their_user_as_a_hint(user: Account) -> None:
+    assert user_hint(user.token) == user.id
+    assert user_hint("abc") is None and user_hint("１.x") is None and user_hint(".x") is None
+
+
+@pytest.mark.parametrize("path", WARM_READS)
+async def test_a_warm_read_is_one_redis_round_trip(make_client: ClientFactory,
+                                                   proxy: CountingProxy, path: str) -> None:
+    client = await make_client(redis_url=proxy.url)
+    user = await register(client)
+    first = await client.get(f"{API}{path}", headers=user.headers)  # fills the cache
+    await asyncio.sleep(0.3)  # let the registration's deliveries settle their Redis calls
+    before = proxy.writes
+    again = await client.get(f"{API}{path}", headers=user.headers)
+    assert again.status == 200 and await again.json() == await first.json()
+    assert proxy.writes - before == 1
+
+
+async def test_warm_reads_need_no_postgresql(make_client: ClientFactory) -> None:
+    with ThrowawayPostgres() as postgres:
+        url = create_database(postgres.url, "hireme")
+        await apply_migrations(url)
+        client = await make_client(database_url=url, db_acquire_timeout=1.0,
+                                   delivery_sweep_seconds=600)
+        user = await register(client)
+        answers = {path: await (await client.get(f"{API}{path}", headers=user.headers)).json()
+                   for path in WARM_READS}
+        postgres.stop()
+        for path in WARM_READS:
+            warm = await client.get(f"{API}{path}", headers=user.headers)
+            assert warm.status == 200, path
+            assert await warm.json() == answers[path]
+
+
+async def me(client: TestClient[Any, Any], account: Account) -> dict[str, Any]:
+    answer = await client.get(f"{API}/me", headers=account.headers)
+    assert answer.status == 200
+    body: dict[str, Any] = await answer.json()
+    return body
+
+
+async def test_me_is_exact_after_each_write_that_changes_it(client: TestClient[Any, Any],
+                                                            db: Any) -> None:
+    ada, bob = await register(client), await register(client)
+    await me(client, ada), await me(client, bob)  # both cached
+    await client.patch(f"{API}/me", json={"headline": "Compilers"}, headers=ada.headers)
+    assert (await me(client, ada))["user"]["headline"] == "Compilers"
+    await client.post(f"{API}/users/{bob.id}/follow", headers=ada.headers)
+    assert (await me(client, ada))["user"]["following_count"] == 1
+    bob_now = await me(client, bob)
+    assert bob_now["user"]["followers_count"] == 1 and bob_now["unread_notifications"] == 1
+    await client.delete(f"{API}/users/{bob.id}/follow", headers=ada.headers)
+    assert (await me(client, bob))["user"]["followers_count"] == 0
+    await client.post(f"{API}/users/{ada.id}/follow", headers=bob.headers)
+    await client.post(f"{API}/users/{bob.id}/block", headers=ada.headers)
+    assert (await me(client, ada))["user"]["followers_count"] == 0
+    assert (await me(client, bob))["user"]["following_count"] == 0
+
+
+async def test_a_token_whose_hint_names_someone_else_reads_its_own_user(
+        client: TestClient[Any, Any]) -> None:
+    """The hint only routes the read: a token rewritten to name another user is unknown."""
+    ada, bob = await register(client), await register(client)
+    await me(client, bob)  # bob's values are cached
+    forged = f"{bob.id}.{ada.token.partition('.')[2]}"
+    answer = await client.get(f"{API}/me", headers={"Authorization": f"Bearer {forged}"})
+    assert answer.status == 401
+    assert (await me(client, ada))["user"]["id"] == ada.id
