@@ -19,6 +19,7 @@ from service.config import Settings
 from service.health import health_ctx
 from service.metrics import metrics_ctx
 from service.middleware import MIDDLEWARES
+from service.openapi import DOCUMENT, Document
 from service.protocol import handler_args
 from service.routes import add_routes
 from sql.db import PoolConfig, open_database
@@ -38,6 +39,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(metrics_ctx)
     add_routes(app)
+    app[DOCUMENT] = Document()
     return app
 
 

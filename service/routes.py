@@ -14,6 +14,7 @@ from service import (
     messages,
     metrics,
     notifications,
+    openapi,
     pages,
     posts,
     push,
@@ -110,6 +111,8 @@ def add_routes(app: web.Application) -> None:
         web.post(f"{API}/posts/{{id}}/comments", posts.add_comment, name="add_comment"),
         web.delete(f"{API}/comments/{{id}}", posts.delete_comment, name="delete_comment"),
         web.get(f"{API}/feed", feed.get_feed, name="get_feed"),
+        web.get(f"{API}/openapi.json", openapi.openapi_document, name="openapi"),
+        web.get(f"{API}/docs", openapi.api_docs, name="api_docs"),
     ])
     # Pages that the links in emails open (outside /api/v1).
     app.add_routes([

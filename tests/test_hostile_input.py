@@ -8,10 +8,8 @@ The tests after it pin each defect that was once a 500 (or a wrong answer) to it
 from __future__ import annotations
 
 import base64
-import inspect
 import json
 import re
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -22,40 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service import validation
-from service.app import create_app
-from service.config import Settings
 from tests.conftest import API, Account, ClientFactory, register
+from tests.routing import routes, schemas_read_by
 from tests.test_push_api import new_vapid_key
 
 # -- the route table, and the schemas each handler reads -----------------------------------
 
-_READS = re.compile(r"(?:read_body|decode_body|decode_query)\([^,]+,\s*(\w+)\)")
-_CALLS = re.compile(r"\b(_?\w+)\(")
-
-
-def _schemas_read_by(handler: Callable[..., Any], depth: int = 2) -> set[type]:
-    """The msgspec schemas a handler (or a module function it calls) decodes input into."""
-    source = inspect.getsource(handler)
-    names = set(_READS.findall(source))
-    found = {handler.__globals__[name] for name in names if name in handler.__globals__}
-    if depth:
-        for called in set(_CALLS.findall(source)) - {handler.__name__}:
-            function = handler.__globals__.get(called)
-            if inspect.isfunction(function) and function.__module__ == handler.__module__:
-                found |= _schemas_read_by(function, depth - 1)
-    return {schema for schema in found
-            if isinstance(schema, type) and issubclass(schema, msgspec.Struct)}
-
-
-def _routes() -> list[tuple[str, str, Callable[..., Any]]]:
-    app = create_app(Settings(secret_key="s" * 40))
-    return sorted({(route.method, route.resource.canonical, route.handler)
-                   for route in app.router.routes()
-                   if route.resource is not None and route.method not in ("HEAD", "*")},
-                  key=lambda item: (item[1], item[0]))
-
-
-ROUTES = _routes()
+ROUTES = [(method, path, handler) for method, path, _, handler in routes()]
+_schemas_read_by = schemas_read_by
 
 
 def _fields(schema: type) -> list[str]:
