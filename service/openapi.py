@@ -95,6 +95,8 @@ class Operation:
     auth: bool = True
     also: tuple[int, ...] = ()  # statuses beyond those that follow from the shape
     rate_limited: bool = False  # counted against AUTH_RATE_LIMIT (no token to count by)
+    html: bool = False  # a page for a browser: its answers, errors too, are HTML
+    idempotent: bool = False  # a repeat answers 200 with the same body, not 201
 
 
 def _page(item: type) -> Any:
@@ -131,10 +133,10 @@ OPERATIONS: dict[str, Operation] = {
                                               body=Preferences),
     "vapid_public_key": Operation("The VAPID application server key", VapidKey),
     "push_subscribe": Operation("Store a browser push subscription", PushEndpoint, 201,
-                                PushSubscriptionIn),
+                                PushSubscriptionIn, idempotent=True),
     "push_unsubscribe": Operation("Remove a push subscription", None, 204, PushEndpoint),
-    "email_unsubscribe_page": Operation("The page an unsubscribe link opens (HTML)",
-                                        query=UnsubscribeQuery, auth=False),
+    "email_unsubscribe_page": Operation("The page an unsubscribe link opens",
+                                        query=UnsubscribeQuery, auth=False, html=True),
     "email_unsubscribe": Operation("RFC 8058 one-click unsubscribe", None, 204,
                                    query=UnsubscribeQuery, auth=False),
     "create_job": Operation("Post a job (employers)", Job, 201, JobCreate, also=(403,)),
@@ -144,7 +146,7 @@ OPERATIONS: dict[str, Operation] = {
     "update_job": Operation("Change, close or reopen your job", Job, body=JobUpdate,
                             also=(403,)),
     "delete_job": Operation("Delete a job (owner or admin)", None, 204, also=(403,)),
-    "save_job": Operation("Save a job", None, 201),
+    "save_job": Operation("Save a job", None, 201, idempotent=True),
     "unsave_job": Operation("Unsave a job", None, 204),
     "list_saved_jobs": Operation("Your saved jobs", _page(Job), query=PageQuery),
     "apply": Operation("Apply to a job (job seekers)", Application, 201, ApplicationCreate,
@@ -159,7 +161,7 @@ OPERATIONS: dict[str, Operation] = {
                                            Application, body=ApplicationUpdate, also=(403,)),
     "withdraw_application": Operation("Withdraw your application", None, 204),
     "create_conversation": Operation("Start (or find) a conversation", Conversation, 201,
-                                     ConversationCreate, also=(403,)),
+                                     ConversationCreate, also=(403, 404), idempotent=True),
     "list_conversations": Operation("Your conversations, most recent first",
                                     _page(Conversation), query=PageQuery),
     "list_messages": Operation("Messages of a conversation, newest first", _page(Message),
@@ -170,12 +172,12 @@ OPERATIONS: dict[str, Operation] = {
     "create_job_alert": Operation("Create a job alert", JobAlert, 201, JobAlertCreate),
     "list_job_alerts": Operation("Your job alerts", JobAlertList),
     "delete_job_alert": Operation("Delete a job alert", None, 204),
-    "follow_user": Operation("Follow someone", PublicProfile, 201, also=(403,)),
+    "follow_user": Operation("Follow someone", PublicProfile, 201, also=(403,), idempotent=True),
     "unfollow_user": Operation("Unfollow someone", None, 204),
     "list_followers": Operation("Someone's followers, newest first", _page(PublicProfile),
                                 query=PageQuery),
     "list_following": Operation("Whom someone follows", _page(PublicProfile), query=PageQuery),
-    "block_user": Operation("Block someone", PublicProfile, 201),
+    "block_user": Operation("Block someone", PublicProfile, 201, idempotent=True),
     "unblock_user": Operation("Unblock someone", None, 204),
     "list_blocks": Operation("Whom you block", _page(PublicProfile), query=PageQuery),
     "create_post": Operation("Post", Post, 201, PostCreate),
@@ -183,7 +185,7 @@ OPERATIONS: dict[str, Operation] = {
     "delete_post": Operation("Delete a post (author or admin)", None, 204, also=(403,)),
     "list_user_posts": Operation("Someone's posts, newest first", _page(Post),
                                  query=PageQuery),
-    "like_post": Operation("Like a post", Post, 201, also=(403,)),
+    "like_post": Operation("Like a post", Post, 201, also=(403,), idempotent=True),
     "unlike_post": Operation("Unlike a post", None, 204),
     "list_comments": Operation("Comments of a post, oldest first", _page(Comment),
                                query=PageQuery),
@@ -243,7 +245,10 @@ def build_document(app: web.Application) -> dict[str, Any]:
 def _operation(name: str, method: str, path: str, op: Operation, refs: dict[int, Any],
                components: dict[str, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {str(op.status): _success(op, refs)}
-    error = {"content": {"application/json": {"schema": refs[id(ErrorAnswer)]}}}
+    if op.idempotent:
+        responses["200"] = {**_success(op, refs), "description": "Already done before"}
+    error = {"content": {"text/html": {}} if op.html else {
+        "application/json": {"schema": refs[id(ErrorAnswer)]}}}
     for status in error_statuses(method, path, op):
         responses[str(status)] = {"description": ERROR_MEANINGS[status], **error}
     operation: dict[str, Any] = {"operationId": name, "summary": op.summary,
@@ -260,9 +265,9 @@ def _operation(name: str, method: str, path: str, op: Operation, refs: dict[int,
 
 
 def _success(op: Operation, refs: dict[int, Any]) -> dict[str, Any]:
+    if op.html:
+        return {"description": "An HTML page", "content": {"text/html": {}}}
     if op.answer is None:
-        if op.query is not None and op.status == 200:  # the unsubscribe page
-            return {"description": "An HTML page", "content": {"text/html": {}}}
         return {"description": "Done"}
     return {"description": "OK", "content": {"application/json": {
         "schema": refs[id(op.answer)]}}}
