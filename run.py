@@ -46,6 +46,7 @@ from service.config import (
     Settings,
     load_settings,
 )
+from service.logformat import JsonFormatter
 from service.middleware import RequestIdFilter
 from service.passwords import hash_password
 from service.tokens import new_auth_token
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         with localrun.local_servers(settings,
                                     redis=command not in ("migrate", "seed")) as settings:
@@ -122,11 +123,13 @@ def add_seed_parser(commands: Any) -> None:
                       help="truncate every table first (refused without it if users exist)")
 
 
-def configure_logging(level: str) -> None:
-    """One stderr handler; every line carries the process id and the request id (or -)."""
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """One stderr handler; every line carries the process id and the request id (or -),
+    as readable text or (``LOG_FORMAT=json``) as one JSON object per line."""
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    formatter = JsonFormatter() if log_format == "json" else logging.Formatter(LOG_FORMAT)
+    handler.setFormatter(formatter)
     logging.basicConfig(level=level, handlers=[handler])
 
 

@@ -74,6 +74,7 @@ class Settings:
     feed_fanout_max_followers: int = 10_000
     feed_active_days: int = 30
     log_level: str = "INFO"
+    log_format: str = "text"
     local_run: bool = False  # no DATABASE_URL given: a newcomer's trial run on this machine
 
 
@@ -128,6 +129,13 @@ def _log_level(raw: str) -> str:
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
     return level
+
+
+def _log_format(raw: str) -> str:
+    form = raw.lower()
+    if form not in {"text", "json"}:
+        raise ValueError("must be text or json")
+    return form
 
 
 @dataclass(frozen=True)
@@ -207,6 +215,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("FEED_ACTIVE_DAYS", "feed_active_days", _positive_int, "30",
              "only followers seen in this many days get feed fan-out"),
     Variable("LOG_LEVEL", "log_level", _log_level, "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    Variable("LOG_FORMAT", "log_format", _log_format, "text",
+             "text (one readable line per record) or json (one JSON object per line: time, "
+             "level, logger, process, request id, message; the access line adds method, route, "
+             "path, status, duration_ms, user_id)"),
 )
 
 
