@@ -86,19 +86,16 @@ async def list_jobs(request: web.Request) -> web.Response:
                  and all(value is None for name, value in filters.items() if name != "category"))
     rows = await (_cached_first_page(request, query.category) if cacheable
                   else _query_jobs(request, query, filters))
-    rank = (lambda row: (row["rank"],)) if query.q else (lambda row: ())
-    page, next_cursor = split_page(rows, query.limit,
-                                   lambda row: (*rank(row), row["created_at"], row["id"]))
+    page, next_cursor = split_page(rows, query.limit, lambda row: (row["created_at"], row["id"]))
     items = await job_answers(request, page, principal.user_id)
     return json_answer(Page(items=items, next_cursor=next_cursor))
 
 
 async def _query_jobs(request: web.Request, query: JobsQuery,
                       filters: dict[str, Any]) -> list[dict[str, Any]]:
-    after = None
-    if query.cursor:
-        kinds = (float, datetime, int) if query.q else (datetime, int)
-        after = decode_cursor(query.cursor, *kinds)
+    # Searches page like every list, newest first: a cursor of the former
+    # (rank, created_at, id) shape is malformed now, a 400.
+    after = decode_cursor(query.cursor, datetime, int) if query.cursor else None
     return await jobs.list_jobs(request.app[DATABASE], filters, status=query.status,
                                 after=after, limit=query.limit + 1)
 

@@ -89,50 +89,82 @@ FILTERS = {
     "location": "j.location = %(location)s",
     "employer_id": "j.employer_id = %(employer_id)s",
     "remote": "j.remote = %(remote)s",
-    "q": "j.search @@ websearch_to_tsquery('english', %(q)s)",
 }
+MATCHES = "j.search @@ websearch_to_tsquery('english', %(q)s)"
 STATUS_FILTERS = {
     "open": "j.status = 'open' AND j.expires_at > now()",
     "closed": "(j.status = 'closed' OR j.expires_at <= now())",
 }
-RANK = "ts_rank(j.search, websearch_to_tsquery('english', %(q)s))::float8"
+# A search first tests this many of the newest listed jobs; a word that fills the page from
+# them (one job in 50 or more) never costs more, whatever the number of its matches.
+SEARCH_WINDOW = 1000
 
 
-def list_jobs_query(filters: Mapping[str, Any], status: str, *, after: bool,
-                    ranked: bool) -> str:
+def _conditions(filters: Mapping[str, Any], status: str, after: bool) -> list[str]:
     conditions = [STATUS_FILTERS[status]]
     conditions += [FILTERS[name] for name in FILTERS if filters.get(name) is not None]
-    if ranked:
-        # Best match first, ties newest first; the keyset covers the rank too.
-        if after:
-            conditions.append(f"({RANK}, j.created_at, j.id) < "
-                              "(%(after_rank)s, %(after_created_at)s, %(after_id)s)")
-        order = f"{RANK} DESC, j.created_at DESC, j.id DESC"
-        extra = f", {RANK} AS rank"
-    else:
-        if after:
-            conditions.append("(j.created_at, j.id) < (%(after_created_at)s, %(after_id)s)")
-        order = "j.created_at DESC, j.id DESC"
-        extra = ""
+    if after:
+        conditions.append("(j.created_at, j.id) < (%(after_created_at)s, %(after_id)s)")
+    return conditions
+
+
+def list_jobs_query(filters: Mapping[str, Any], status: str, *, after: bool) -> str:
+    """One page, newest first: the index of the filter, read for one page of rows.
+
+    With ``q`` this is the first step of a search: the match test runs on the newest
+    SEARCH_WINDOW jobs only, so a common word costs about a page (see ``list_jobs``).
+    """
+    where = " AND ".join(_conditions(filters, status, after))
+    if filters.get("q") is None:
+        return f"""
+            SELECT {JOB_COLUMNS} FROM jobs j WHERE {where}
+            ORDER BY j.created_at DESC, j.id DESC LIMIT %(limit)s
+        """
+    # The window's LIMIT fences the match test off from the planner's guess of how common
+    # the word is: it always walks the newest-first index, and stops after one page of
+    # matches or SEARCH_WINDOW rows, whichever comes first.
     return f"""
-        SELECT {JOB_COLUMNS}{extra}
-        FROM jobs j
-        WHERE {" AND ".join(conditions)}
-        ORDER BY {order}
-        LIMIT %(limit)s
+        SELECT {JOB_COLUMNS}
+        FROM (SELECT * FROM jobs j WHERE {where}
+              ORDER BY j.created_at DESC, j.id DESC LIMIT {SEARCH_WINDOW}) j
+        WHERE {MATCHES}
+        ORDER BY j.created_at DESC, j.id DESC LIMIT %(limit)s
+    """
+
+
+def search_jobs_query(filters: Mapping[str, Any], status: str, *, after: bool) -> str:
+    """The second step of a search, for a word too rare to fill a page from the window: its
+    few matches from the full-text index (jobs_search_idx), filtered, then sorted.
+
+    MATERIALIZED keeps the planner from walking the newest-first index here on a guess that
+    the word is common: it is known to be rare among the newest jobs.
+    """
+    where = " AND ".join(_conditions(filters, status, after))
+    return f"""
+        WITH matches AS MATERIALIZED (SELECT j.id FROM jobs j WHERE {MATCHES})
+        SELECT {JOB_COLUMNS}
+        FROM matches m JOIN jobs j ON j.id = m.id
+        WHERE {where}
+        ORDER BY j.created_at DESC, j.id DESC LIMIT %(limit)s
     """
 
 
 async def list_jobs(db: Database, filters: Mapping[str, Any], *, status: str,
-                    after: tuple[Any, ...] | None, limit: int) -> list[Row]:
-    ranked = filters.get("q") is not None
+                    after: tuple[datetime, int] | None, limit: int) -> list[Row]:
+    """Newest first, searches included (API.md); never more than two bounded queries.
+
+    A search is not ordered by ts_rank: ranking needs every match, so a common word would
+    cost what its tens of thousands of matches cost. Newest first, a common word fills the
+    page from the newest jobs; a rare one, from its few matches in the full-text index.
+    """
     params: dict[str, Any] = {**filters, "limit": limit}
     if after is not None:
-        if ranked:
-            params["after_rank"], params["after_created_at"], params["after_id"] = after
-        else:
-            params["after_created_at"], params["after_id"] = after
-    query = list_jobs_query(filters, status, after=after is not None, ranked=ranked)
+        params["after_created_at"], params["after_id"] = after
+    query = list_jobs_query(filters, status, after=after is not None)
+    rows = await db.fetch_all(query, params, stale_ok=True)
+    if filters.get("q") is None or len(rows) == limit:
+        return rows
+    query = search_jobs_query(filters, status, after=after is not None)
     return await db.fetch_all(query, params, stale_ok=True)
 
 

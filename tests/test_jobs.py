@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -80,20 +82,35 @@ async def test_list_filters_and_full_text(client: TestClient[Any, Any], employer
     assert await ids(client, user, q="sauce", location="Berlin") == []
 
 
-async def test_search_ranks_title_matches_first_then_newest(client: TestClient[Any, Any],
-                                                            employer: Account, user: Account):
-    in_description = await post_job(client, employer, title="Engineer",
-                                    description="We love rust here")
+async def test_search_answers_newest_first_like_every_list(client: TestClient[Any, Any],
+                                                          employer: Account, user: Account):
+    # API.md: a jobs page is newest first, searches included (no longer best match first:
+    # ranking needs every match, so a common word cost what all its matches cost).
     older_title = await post_job(client, employer, title="Rust developer", description="Code")
     newer_title = await post_job(client, employer, title="Rust engineer", description="Code")
+    in_description = await post_job(client, employer, title="Engineer",
+                                    description="We love rust here")
+    await post_job(client, employer, title="Go developer", description="Code")
     found = await ids(client, user, q="rust")
-    assert found == [newer_title["id"], older_title["id"], in_description["id"]]
+    assert found == [in_description["id"], newer_title["id"], older_title["id"]]
     first = await client.get(f"{API}/jobs", params={"q": "rust", "limit": "2"},
                              headers=user.headers)
     cursor = (await first.json())["next_cursor"]
     rest = await client.get(f"{API}/jobs", params={"q": "rust", "limit": "2", "cursor": cursor},
                             headers=user.headers)
-    assert [job["id"] for job in (await rest.json())["items"]] == [in_description["id"]]
+    assert [job["id"] for job in (await rest.json())["items"]] == [older_title["id"]]
+
+
+async def test_a_search_cursor_of_the_former_ranked_shape_is_a_400(
+        client: TestClient[Any, Any], employer: Account, user: Account):
+    await post_job(client, employer)
+    # (rank, created_at, id), as next_cursor was when searches were ordered by rank.
+    ranked = base64.urlsafe_b64encode(
+        json.dumps([0.6, "2026-01-01T00:00:00+00:00", 5]).encode()).decode().rstrip("=")
+    response = await client.get(f"{API}/jobs", params={"q": "backend", "cursor": ranked},
+                                headers=user.headers)
+    assert response.status == 400
+    assert (await response.json())["error"]["fields"] == {"cursor": "is malformed"}
 
 
 async def test_pages_stay_correct_while_jobs_are_added(client: TestClient[Any, Any],
