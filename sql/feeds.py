@@ -8,6 +8,26 @@ from __future__ import annotations
 
 from sql.db import Cursor, Database, Row
 from sql.posts import BEFORE, LIKED_BY_ME, POST_COLUMNS, Before
+from sql.users import PROFILE_COLUMNS
+
+# The author's public profile, prefixed, beside each post row; ``author_followed_by_me`` comes
+# from the primary-key lookup in FOLLOWED_AUTHOR.
+AUTHOR_COLUMNS = ", ".join(f"{column} AS author_{column.removeprefix('u.')}"
+                           for column in (part.strip() for part in PROFILE_COLUMNS.split(",")))
+# from FOLLOWED_AUTHOR: a LATERAL with LIMIT is never flattened into a join, so it stays a
+# primary-key lookup per row (a plain join would read the viewer's whole follow list).
+FOLLOWED_AUTHOR = """
+    JOIN users u ON u.id = p.user_id
+    LEFT JOIN LATERAL (
+        SELECT true AS yes FROM follows f
+        WHERE f.follower_id = %(viewer_id)s AND f.followed_id = p.user_id
+        LIMIT 1
+    ) AS fa ON true
+"""
+HYDRATED_COLUMNS = f"""
+    {POST_COLUMNS}, {LIKED_BY_ME}, {AUTHOR_COLUMNS},
+    fa.yes IS NOT NULL AS author_followed_by_me
+"""
 
 # Whose posts a feed shows: the viewer's own and those of everyone they follow. A block
 # removes follows both ways and forbids new ones, so blocked authors are never in this set.
@@ -31,9 +51,10 @@ FEED_ENTRIES = f"""
 """
 REBUILD_FEED = FEED_ENTRIES
 FEED_PAGE = f"""
-    SELECT {POST_COLUMNS}, {LIKED_BY_ME}
+    SELECT {HYDRATED_COLUMNS}
     FROM ({FEED_ENTRIES}) AS e
     JOIN posts p ON p.id = e.id
+    {FOLLOWED_AUTHOR}
     ORDER BY p.created_at DESC, p.id DESC
 """
 
@@ -52,29 +73,36 @@ async def feed_page(db: Database, viewer_id: int, *, before: Before, limit: int)
         "before_id": before_id})
 
 
-# Hydrates the cached ids, plus the newest posts of followed authors too big to fan out
-# (merged at read time). `in_feed` re-checks each cached id against the follows as they are
-# now; a cached id without a row was deleted.
+# A cached page in one query: the cached ids, plus the newest posts of followed authors too
+# big to fan out (merged at read time), with their authors and ``liked_by_me``. Each row's
+# follow is re-checked by its primary key (``in_feed``: a lingering entry of an author no
+# longer followed is not shown); a cached id without a row was deleted. The big authors are
+# the few users above the limit (users_followers_count_idx), each checked against follows by
+# its primary key, so neither part reads the viewer's whole follow list; the merge is bounded
+# by the page.
 FEED_CANDIDATES = f"""
-    SELECT {POST_COLUMNS}, {LIKED_BY_ME},
-           (p.user_id = %(viewer_id)s
-            OR EXISTS (SELECT 1 FROM follows f
-                       WHERE f.follower_id = %(viewer_id)s AND f.followed_id = p.user_id))
-           AS in_feed
+    SELECT {HYDRATED_COLUMNS}, (p.user_id = %(viewer_id)s OR fa.yes IS NOT NULL) AS in_feed
     FROM posts p
+    {FOLLOWED_AUTHOR}
     WHERE p.id IN (
         SELECT unnest(%(ids)s::bigint[])
         UNION ALL
-        SELECT c.id
-        FROM follows f
-        JOIN users u ON u.id = f.followed_id AND u.followers_count > %(max_followers)s
-        CROSS JOIN LATERAL (
-            SELECT p.id FROM posts p
-            WHERE p.user_id = f.followed_id AND {BEFORE}
-            ORDER BY p.created_at DESC, p.id DESC
-            LIMIT %(limit)s
-        ) AS c
-        WHERE f.follower_id = %(viewer_id)s)
+        (SELECT c.id
+         FROM users big
+         CROSS JOIN LATERAL (
+             SELECT p.id, p.created_at FROM posts p
+             WHERE p.user_id = big.id AND {BEFORE}
+             ORDER BY p.created_at DESC, p.id DESC
+             LIMIT %(limit)s
+         ) AS c
+         CROSS JOIN LATERAL (
+             SELECT FROM follows f
+             WHERE f.follower_id = %(viewer_id)s AND f.followed_id = big.id
+             LIMIT 1
+         ) AS followed
+         WHERE big.followers_count > %(max_followers)s
+         ORDER BY c.created_at DESC, c.id DESC
+         LIMIT %(limit)s))
 """
 
 
