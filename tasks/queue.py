@@ -1,9 +1,14 @@
 """The in-process delivery queue: workers that claim outbox rows, deliver, and record.
 
 Each worker process runs one ``DeliveryQueue``: a bounded ``asyncio.Queue`` woken after
-commit with new row ids, N worker coroutines, and a sweeper that claims due retries and rows
-whose lease ran out (a killed process). PostgreSQL is the queue of record; this one only
-saves the wait for the next sweep. No transaction is held while talking to a remote peer.
+commit with new row ids, N worker coroutines, and a sweeper that claims due rows nobody woke
+(retries, rows written without a wake-up, rows whose lease ran out in a killed process).
+PostgreSQL is the queue of record; this one only saves the wait for the next sweep. No
+transaction is held while talking to a remote peer.
+
+The sweeper claims no more than the workers can start soon (a claimed row's lease runs while
+it waits), so a backlog is claimed in batches: whenever a batch came back full, it claims the
+next one as soon as the workers have taken half of the queue, not after a sweep interval.
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ class DeliveryStats:
     dead: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     lost_leases: int = 0
+    claim_batches: int = 0  # the sweeper's claiming statements
+    idle_sweeps: int = 0  # sweep intervals waited out with nothing left to claim
 
 
 Deliver = Callable[[Claim], Awaitable[Outcome]]
@@ -94,6 +101,9 @@ class DeliveryQueue:
         self._workers: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._sweep_now = asyncio.Event()
+        self._room = asyncio.Event()  # set when the queue has drained to its low-water mark
+        self._capacity = config.workers * CLAIM_AHEAD_PER_WORKER
+        self._low_water = self._capacity // 2
 
     @property
     def depth(self) -> int:
@@ -144,6 +154,8 @@ class DeliveryQueue:
     async def _work(self) -> None:
         while True:
             item = await self._queue.get()
+            if self._queue.qsize() <= self._low_water:
+                self._room.set()  # the sweeper may claim the next batch of a backlog
             if item == STOP:
                 return
             try:
@@ -220,28 +232,40 @@ class DeliveryQueue:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                claimed = await self._claim_due()
+                more = await self._claim_due()
                 if loop.time() - last_prune > PRUNE_EVERY_SECONDS:
                     last_prune = loop.time()
                     await prune_outbox(self.db)
             except Exception:
                 log.exception("delivery sweep failed; trying again next sweep")
-                claimed = 0
-            if claimed:
-                continue  # more may be due: keep going while workers keep up
+                more = False
+            if more:
+                await self._wait_for_room()
+                continue
+            self.stats.idle_sweeps += 1
             self._sweep_now.clear()
             jittered = self.config.sweep_seconds * random.uniform(0.8, 1.2)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._sweep_now.wait(), jittered)
 
-    async def _claim_due(self) -> int:
-        room = self.config.workers * CLAIM_AHEAD_PER_WORKER - self._queue.qsize()
+    async def _claim_due(self) -> bool:
+        """Claim what the workers have room for; True when more rows may be due."""
+        room = self._capacity - self._queue.qsize()
         if room <= 0:
-            await asyncio.sleep(0.05)
-            return 0
+            return True  # busy with woken rows: look again once they have drained
         rows = await claim_due_outbox_rows(self.db, room, self.config.lease_seconds,
                                            self._held)
+        self.stats.claim_batches += 1
         for row in rows:
             self._held.add(row["id"])
             self._queue.put_nowait(Claim(**row))
-        return len(rows)
+        return len(rows) == room
+
+    async def _wait_for_room(self) -> None:
+        """Until the workers have taken the queue down to half its capacity (or a sweep
+        interval has passed, so pruning and shutdown never wait on busy workers)."""
+        self._room.clear()
+        if self._queue.qsize() <= self._low_water:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._room.wait(), self.config.sweep_seconds)

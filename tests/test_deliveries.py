@@ -225,3 +225,28 @@ async def test_a_slow_smtp_server_causes_no_duplicates(make_client: ClientFactor
         assert await db.fetch_value("SELECT max(attempts) FROM outbox") == 1
     finally:
         await sink.stop()
+
+
+async def test_a_backlog_larger_than_the_claim_ahead_drains_without_waiting_for_sweeps(
+        make_client: ClientFactory, smtp_sink: SmtpSink, db: Database):
+    """Rows written straight into the outbox (nothing woke the queue) are found by one sweep;
+    the sweeper must keep claiming as workers free up, not wait a sweep interval per batch."""
+    client = await make_client(delivery_sweep_seconds=60, delivery_workers=4)
+    queue = client.server.app[DELIVERIES].queue
+    await db.execute("""
+        WITH people AS (
+            INSERT INTO users (email, password_hash, first_name, last_name, role)
+            SELECT 'backlog' || g || '@example.com', 'x', 'Back', 'Log', 'job_seeker'
+            FROM generate_series(1, 120) g RETURNING id)
+        INSERT INTO outbox (kind, payload, idempotency_key)
+        SELECT 'email', jsonb_build_object('email_type', 'password_reset', 'user_id', id,
+                                           'context', jsonb_build_object('reset_token', 't')),
+               'backlog:' || id
+        FROM people""")
+    queue.sweep_soon()  # one nudge, as the first sweep after start would be
+    # 120 rows are 15 times what 4 workers may hold claimed ahead (8); the sweep interval is a
+    # minute, so a sweeper that waits it out between batches cannot finish in time.
+    await wait_until(lambda: all_sent(db, 120), timeout=30)
+    ids = [message["Message-ID"] for message in smtp_sink.messages]
+    assert len(ids) == len(set(ids)) == 120
+    assert queue.stats.sent == 120
