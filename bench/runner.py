@@ -57,7 +57,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         default=int(os.environ.get("WEB_CONCURRENCY", "2")),
                         help="processes for the service and the baselines (WEB_CONCURRENCY, 2)")
     parser.add_argument("--database", default="hireme_bench", help="database to seed and use")
-    parser.add_argument("--only", default="", help="comma-separated case names to run")
+    parser.add_argument("--only", default="",
+                        help="comma-separated cases to run (default: all): wrk case names "
+                             "(the baselines run with them), 'baselines', 'delivery', 'login'")
     parser.add_argument("--note", default="", help="a remark stored with the results")
     args = parser.parse_args(argv)
     args.scale = args.scale or (0.1 if args.quick else 1.0)
@@ -82,28 +84,35 @@ def main(argv: list[str] | None = None) -> int:
     meta = machine_meta(args, summary, stamp)
     only = set(filter(None, args.only.split(",")))
     cases: list[CaseResult] = []
+    delivery: dict[str, Any] = {}
     sink = Sink()
     smtp_port = sink.start()
     try:
-        with baselines(args.workers, database_url, redis_url) as port:
-            for name, path in BASELINES:
-                for conns in args.connections:
-                    cases.append(run_wrk(wrk, name, "baseline", conns, args.duration,
-                                         f"http://127.0.0.1:{port}{path}", LUA / "plain.lua"))
+        wrk_cases = [(name, group) for name, group in CASES if selected(only, name)]
+        # The ratios of any wrk case need the baselines of the same run.
+        if wrk_cases or "baselines" in only:
+            with baselines(args.workers, database_url, redis_url) as port:
+                for name, path in BASELINES:
+                    for conns in args.connections:
+                        cases.append(run_wrk(wrk, name, "baseline", conns, args.duration,
+                                             f"http://127.0.0.1:{port}{path}",
+                                             LUA / "plain.lua"))
         env = service_env(base_env, database_url, redis_url, args.workers, smtp_port, stamp)
         with service(env) as port:
             url = f"http://127.0.0.1:{port}"
-            run_wrk(wrk, "warm-up", "mixed", 64, 3, url, LUA / "hireme.lua", pool_lua, "mixed")
-            for name, group in CASES:
-                if only and name not in only:
-                    continue
+            if wrk_cases:
+                run_wrk(wrk, "warm-up", "mixed", 64, 3, url, LUA / "hireme.lua", pool_lua,
+                        "mixed")
+            for name, group in wrk_cases:
                 for conns in args.connections:
                     cases.append(run_wrk(wrk, name, group, conns, args.duration, url,
                                          LUA / "hireme.lua", pool_lua, name))
-            delivery = run_delivery(sink, database_url, DELIVERY_ROWS,
-                                    users=summary["counts"]["users"], processes=args.workers,
-                                    timeout=30 if args.quick else 120)
-            if not only or "login" in only:
+            if selected(only, "delivery"):
+                delivery = run_delivery(sink, database_url, DELIVERY_ROWS,
+                                        users=summary["counts"]["users"],
+                                        processes=args.workers,
+                                        timeout=30 if args.quick else 120)
+            if selected(only, "login"):
                 cases.append(run_wrk(wrk, "login", "auth", LOGIN_CONNECTIONS, args.duration,
                                      url, LUA / "hireme.lua", pool_lua, "login"))
     finally:
@@ -113,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     print(to_markdown(report))
     print(f"written: {', '.join(str(path.relative_to(ROOT)) for path in paths.values())}")
     return 0
+
+
+def selected(only: set[str], name: str) -> bool:
+    return not only or name in only
 
 
 def machine_meta(args: argparse.Namespace, summary: dict[str, Any],
@@ -130,7 +143,8 @@ def machine_meta(args: argparse.Namespace, summary: dict[str, Any],
         notes.append(f"machine busy at start (load {load[0]:.1f})")
     if args.note:
         notes.append(args.note)
-    command = "python -m bench" + (" --quick" if args.quick else "")
+    command = "python -m bench" + (" --quick" if args.quick else "") + (
+        f" --only {args.only}" if args.only else "")
     return {"started": stamp, "machine": f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} "
                                          f"{platform.release()}",
             "load_average": load, "command": command, "notes": "; ".join(notes),
