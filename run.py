@@ -3,6 +3,8 @@
 ``serve`` is a supervisor that serves no requests itself: it applies migrations, opens one
 listening socket and keeps exactly ``WEB_CONCURRENCY`` worker processes serving on it,
 restarting any that die. SIGTERM or SIGINT makes the workers drain, then it exits 0.
+SIGHUP is a rolling restart: a new set of workers starts on the same socket, and once they
+serve, the old ones are told to drain (new code and settings files, no refused request).
 Without DATABASE_URL every command is a local trial run (see ``service.localrun``).
 A configuration error exits 2 with a message naming the variable.
 """
@@ -71,6 +73,8 @@ RESTART_DELAY_MIN_SECONDS = 1.0  # at most one restart per second ...
 RESTART_DELAY_MAX_SECONDS = 30.0  # ... doubling up to this while workers keep dying young
 STABLE_AFTER_SECONDS = 10.0  # a worker that lived this long resets the back-off
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+HANDLED_SIGNALS = STOP_SIGNALS | {signal.SIGHUP}
+READY_TIMEOUT_SECONDS = 60.0  # a rolling restart gives up on new workers not serving by then
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,8 +218,14 @@ def serve(settings: Settings) -> int:
     for name in apply_pending_migrations(settings):
         log.info("applied migration %s", name)
 
-    def serve_app(sock: socket.socket) -> None:
-        web.run_app(create_app(settings), sock=sock, loop=uvloop.new_event_loop(),
+    def serve_app(sock: socket.socket, ready: Callable[[], None]) -> None:
+        app = create_app(settings)
+
+        async def say_ready(_app: web.Application) -> None:
+            ready()  # after every cleanup_ctx set-up: the pools are open
+
+        app.on_startup.append(say_ready)
+        web.run_app(app, sock=sock, loop=uvloop.new_event_loop(),
                     backlog=BACKLOG, shutdown_timeout=GRACE_SECONDS, print=None,
                     access_log=None, handle_signals=True)
 
@@ -285,17 +295,23 @@ def remove_stale_socket(path: str) -> None:
 class Worker:
     process: BaseProcess
     started_at: float
+    ready: multiprocessing.connection.Connection  # readable once the worker's app started
+
+
+WorkFunction = Callable[[socket.socket, Callable[[], None]], None]
 
 
 class Supervisor:
-    """Keeps ``count`` forked workers running ``work(sock)``; on SIGTERM/SIGINT stops them."""
+    """Keeps ``count`` forked workers running ``work(sock, ready)``; on SIGTERM/SIGINT stops
+    them, on SIGHUP replaces them without a gap."""
 
-    def __init__(self, work: Callable[[socket.socket], None], sock: socket.socket,
-                 count: int) -> None:
+    def __init__(self, work: WorkFunction, sock: socket.socket, count: int) -> None:
         self._work = work
         self._sock = sock
         self._count = count
         self._workers: dict[int, Worker] = {}  # by process sentinel
+        self._retiring: dict[int, Worker] = {}  # draining after a reload; never restarted
+        self._reload_requested = False
         self._pending_restarts = 0
         self._restart_delay = RESTART_DELAY_MIN_SECONDS
         self._next_restart_at = 0.0
@@ -309,10 +325,14 @@ class Supervisor:
         signal.set_wakeup_fd(self._wakeup_writer.fileno())
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._request_stop)
+        signal.signal(signal.SIGHUP, self._request_reload)
         try:
             for _ in range(self._count):
                 self._start_worker()
             while not self._stopping:
+                if self._reload_requested:
+                    self._reload_requested = False
+                    self._roll_workers()
                 self._wait_and_restart()
         finally:
             self._stop_workers()
@@ -322,13 +342,65 @@ class Supervisor:
             log.info("%s received: stopping workers", signal.Signals(signum).name)
         self._stopping = True
 
+    def _request_reload(self, _signum: int, _frame: object) -> None:
+        self._reload_requested = True
+
+    def _roll_workers(self) -> None:
+        """Start ``count`` new workers; once all of them serve, SIGTERM the old ones, which
+        stop accepting and finish what they hold while the new ones take the socket's queue.
+        New workers that do not come up are stopped instead, and the old ones keep serving."""
+        log.info("SIGHUP received: starting %d new workers", self._count)
+        old = dict(self._workers)
+        self._workers.clear()
+        for _ in range(self._count):
+            self._start_worker()
+        new = dict(self._workers)
+        if self._wait_until_ready(new):
+            log.info("new workers serve; old workers %s drain",
+                     sorted(worker.process.pid or 0 for worker in old.values()))
+            self._retire(old)
+            self._pending_restarts = 0  # the new set is complete: nothing to replace
+        else:
+            log.error("new workers did not start; the old ones keep serving")
+            self._workers = old
+            self._retire(new)
+
+    def _wait_until_ready(self, workers: dict[int, Worker]) -> bool:
+        waiting = {worker.ready: worker for worker in workers.values()}
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while waiting and not self._stopping:
+            if any(worker.process.exitcode is not None for worker in waiting.values()):
+                return False
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            for item in multiprocessing.connection.wait(
+                    [self._wakeup, *waiting], min(remaining, 0.5)):
+                if item is self._wakeup:
+                    self._wakeup.recv(64)
+                elif isinstance(item, multiprocessing.connection.Connection):
+                    try:
+                        item.recv_bytes()
+                    except EOFError:  # it died before its app started
+                        return False
+                    waiting.pop(item)
+        return not waiting
+
+    def _retire(self, workers: dict[int, Worker]) -> None:
+        for sentinel, worker in workers.items():
+            worker.process.terminate()  # SIGTERM: stops accepting, finishes in-flight requests
+            self._retiring[sentinel] = worker
+
     def _wait_and_restart(self) -> None:
         timeout = None
         if self._pending_restarts:
             timeout = max(0.0, self._next_restart_at - time.monotonic())
-        ready = multiprocessing.connection.wait([self._wakeup, *self._workers], timeout)
+        ready = multiprocessing.connection.wait(
+            [self._wakeup, *self._workers, *self._retiring], timeout)
         for item in ready:
-            if isinstance(item, int):  # a worker's sentinel: it exited
+            if isinstance(item, int) and item in self._retiring:  # drained after a reload
+                self._reap(self._retiring.pop(item))
+            elif isinstance(item, int):  # a worker's sentinel: it exited
                 self._note_exit(self._workers.pop(item))
             else:
                 self._wakeup.recv(64)
@@ -338,10 +410,14 @@ class Supervisor:
             self._next_restart_at = time.monotonic() + self._restart_delay
             self._start_worker()
 
-    def _note_exit(self, worker: Worker) -> None:
-        worker.process.join()  # reaps it; it has exited already
+    def _reap(self, worker: Worker) -> None:
+        worker.process.join()  # it has exited already
+        worker.ready.close()
         if worker.process.pid is not None:
             metrics.mark_process_dead(worker.process.pid)
+
+    def _note_exit(self, worker: Worker) -> None:
+        self._reap(worker)
         lived = time.monotonic() - worker.started_at
         if lived >= STABLE_AFTER_SECONDS:
             self._restart_delay = RESTART_DELAY_MIN_SECONDS
@@ -352,14 +428,16 @@ class Supervisor:
                     worker.process.pid, worker.process.exitcode, lived)
 
     def _start_worker(self) -> None:
+        ready_reader, ready_writer = multiprocessing.Pipe(duplex=False)
         process = multiprocessing.get_context("fork").Process(
-            target=self._run_worker, name="hireme-worker")
+            target=self._run_worker, args=(ready_writer,), name="hireme-worker")
         with signals_blocked():  # the new worker handles them only once its own are set
             process.start()
-        self._workers[process.sentinel] = Worker(process, time.monotonic())
+        ready_writer.close()
+        self._workers[process.sentinel] = Worker(process, time.monotonic(), ready_reader)
         log.info("started worker %s", process.pid)
 
-    def _run_worker(self) -> None:
+    def _run_worker(self, ready: multiprocessing.connection.Connection) -> None:
         """In the worker: undo the supervisor's signal set-up, then work until SIGTERM."""
         # Its own process group, so a terminal's Ctrl-C reaches only the supervisor, which
         # sends one SIGTERM: a second signal would cut the worker's drain short.
@@ -370,14 +448,15 @@ class Supervisor:
         self._wakeup_writer.close()
         for signum in STOP_SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-        self._work(self._sock)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloading is the supervisor's job
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
+        self._work(self._sock, lambda: ready.send_bytes(b"1"))
 
     def _stop_workers(self) -> None:
         # Once the workers close their copies too, new connections are refused at once
         # instead of queueing on a socket nobody accepts from while the workers drain.
         self._sock.close()
-        workers = list(self._workers.values())
+        workers = [*self._workers.values(), *self._retiring.values()]
         for worker in workers:
             worker.process.terminate()  # SIGTERM: the app stops accepting and drains
         deadline = time.monotonic() + KILL_AFTER_SECONDS
@@ -392,7 +471,7 @@ class Supervisor:
 
 @contextmanager
 def signals_blocked() -> Iterator[None]:
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
     try:
         yield
     finally:
