@@ -19,7 +19,6 @@ from service.schemas import Page, PageQuery, PublicProfile
 from service.validation import decode_cursor, decode_query, path_id
 from sql import jobs
 from sql.db import ForeignKeyViolation
-from sql.users import get_profiles
 from tasks.feeds import create_post_txn, delete_job_posts_txn
 from tasks.jobs import enqueue_job_closed_txn
 from tasks.work import unit_of_work
@@ -30,10 +29,10 @@ CACHED_PAGE_SIZE = 20
 
 async def job_answers(request: web.Request, rows: list[dict[str, Any]],
                       viewer_id: int) -> list[Job]:
-    """Job rows → answers: employers and the caller's saved flags in two batched queries."""
-    db = request.app[DATABASE]
-    profiles = await get_profiles(db, {row["employer_id"] for row in rows}, viewer_id)
-    saved = await jobs.saved_among(db, viewer_id, [row["id"] for row in rows])
+    """Job rows → answers: employers and the caller's saved flags in one query."""
+    profiles, saved = await jobs.get_viewer_parts(
+        request.app[DATABASE], viewer_id, {row["employer_id"] for row in rows},
+        [row["id"] for row in rows])
     return [from_row({**row, "employer": from_row(profiles[row["employer_id"]], PublicProfile),
                       "saved_by_me": row["id"] in saved}, Job)
             for row in rows if row["employer_id"] in profiles]

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sql.db import Cursor, Database, Row
+from sql.users import PROFILE_COLUMNS
 
 # An expired job reads as closed in every query: no cron job has to close it.
 JOB_COLUMNS = """
@@ -168,17 +169,33 @@ async def list_jobs(db: Database, filters: Mapping[str, Any], *, status: str,
     return await db.fetch_all(query, params, stale_ok=True)
 
 
-SELECT_SAVED_AMONG = """
-    SELECT job_id FROM saved_jobs WHERE user_id = %(user_id)s AND job_id = ANY(%(ids)s::bigint[])
+# The per-viewer part of a page of job answers in one round trip: the employers' public
+# profiles with followed_by_me (follows primary key), and which of the jobs the viewer saved
+# (saved_jobs primary key), an uncorrelated subquery PostgreSQL runs once.
+SELECT_VIEWER_PARTS = f"""
+    SELECT {PROFILE_COLUMNS},
+           EXISTS (SELECT 1 FROM follows f
+                   WHERE f.follower_id = %(viewer_id)s AND f.followed_id = u.id) AS followed_by_me,
+           ARRAY(SELECT s.job_id FROM saved_jobs s
+                 WHERE s.user_id = %(viewer_id)s AND s.job_id = ANY(%(job_ids)s::bigint[])
+                ) AS saved_job_ids
+    FROM users u
+    WHERE u.id = ANY(%(employer_ids)s::bigint[])
 """
 
 
-async def saved_among(db: Database, user_id: int, job_ids: Collection[int]) -> set[int]:
-    """Which of these jobs the user saved: the per-user part of a job answer, never cached."""
-    if not job_ids:
-        return set()
-    rows = await db.fetch_all(SELECT_SAVED_AMONG, {"user_id": user_id, "ids": list(job_ids)})
-    return {row["job_id"] for row in rows}
+async def get_viewer_parts(db: Database, viewer_id: int, employer_ids: Collection[int],
+                           job_ids: Collection[int]) -> tuple[dict[int, Row], set[int]]:
+    """Employers' profiles as the viewer sees them, and which of the jobs the viewer saved:
+    the per-user part of job answers, never cached. Read from the primary, so a save is
+    seen by the saver's next read."""
+    if not employer_ids:
+        return {}, set()
+    rows = await db.fetch_all(SELECT_VIEWER_PARTS, {
+        "viewer_id": viewer_id, "employer_ids": list(set(employer_ids)),
+        "job_ids": list(job_ids)})
+    saved = set(rows[0]["saved_job_ids"]) if rows else set()
+    return {row["id"]: row for row in rows}, saved
 
 
 SAVE_JOB = """

@@ -163,3 +163,10 @@ def test_saved_jobs_list_uses_its_index(jobs_seeded: str):
         "user_id": 2042, "after_saved_at": None, "after_id": None, "limit": 21})
     assert ("Seq Scan", "jobs") not in found and ("Seq Scan", "saved_jobs") not in found
 
+
+
+def test_the_viewer_part_of_a_job_page_uses_primary_keys(jobs_seeded: str):
+    found = scans(jobs_seeded, jobs.SELECT_VIEWER_PARTS, {
+        "viewer_id": 2042, "employer_ids": list(range(1, 21)), "job_ids": list(range(1, 21))})
+    # follows is empty in this data set (a scan of nothing); users and saved_jobs are not.
+    assert ("Seq Scan", "users") not in found and ("Seq Scan", "saved_jobs") not in found, found
