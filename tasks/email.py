@@ -1,14 +1,19 @@
 """Sending a rendered email over SMTP, and judging what the attempt came to.
 
-One connection per message: deliveries are rare next to requests, and a fresh connection
-never inherits a half-broken session. A refusal of the message itself (5xx on MAIL, RCPT
-or DATA) is permanent; everything that says nothing about the message (4xx, a server that
-is down or slow, a refused login or TLS setup) is retried until the queue gives up.
+Connections are kept open and reused: connecting, greeting (and TLS and login) cost as much
+as the message itself, and a backlog is thousands of messages. Each message is still its own
+transaction on the wire (MAIL, RCPT, DATA; aiosmtplib sends RSET after a refusal), so a
+refusal of one fails no other. A connection that failed in any other way is closed, never
+reused; one that sat idle for a while is not trusted, and one the server dropped while idle
+is replaced once at no cost to the message. A refusal of the message itself (5xx on MAIL,
+RCPT or DATA) is permanent; everything that says nothing about the message (4xx, a server
+that is down or slow, a refused login or TLS setup) is retried until the queue gives up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +30,9 @@ log = logging.getLogger(__name__)
 SEND_TIMEOUT_SECONDS = 30.0  # the whole conversation, connect to QUIT
 SOCKET_TIMEOUT_SECONDS = 10.0  # each read or write on the socket
 MAX_REASON_LENGTH = 200
+# Servers drop idle sessions (often after 30 s to 5 min): older ones are closed, not tried.
+MAX_IDLE_SECONDS = 10.0
+MAX_MESSAGES_PER_CONNECTION = 100  # some servers limit messages per session
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
@@ -72,6 +80,13 @@ def parse_smtp_url(url: str) -> SmtpServer:
     )
 
 
+@dataclass
+class _Connection:
+    smtp: aiosmtplib.SMTP
+    sent: int = 0
+    idle_since: float = 0.0
+
+
 class EmailSender:
     """Sends one message per call; never raises for a delivery failure, returns an Outcome."""
 
@@ -79,26 +94,15 @@ class EmailSender:
                  timeout: float = SEND_TIMEOUT_SECONDS) -> None:
         self.server = parse_smtp_url(settings.smtp_url)
         self.timeout = timeout
+        self._idle: list[_Connection] = []  # open connections no send is using
         if self.server.username and not (self.server.use_tls or self.server.start_tls):
             log.warning("SMTP credentials for %s will be sent without TLS",
                         self.server.hostname)
 
     async def send(self, message: EmailMessage) -> Outcome:
-        server = self.server
         try:
             async with asyncio.timeout(self.timeout):
-                refused, _ = await aiosmtplib.send(
-                    message,
-                    hostname=server.hostname,
-                    port=server.port,
-                    username=server.username,
-                    password=server.password,
-                    use_tls=server.use_tls,
-                    # Exactly True or False: None would upgrade only when offered, so a
-                    # stripped STARTTLS would silently send in plaintext.
-                    start_tls=server.start_tls,
-                    timeout=SOCKET_TIMEOUT_SECONDS,
-                )
+                refused = await self._send(message)
         except aiosmtplib.SMTPRecipientsRefused as error:
             outcome = _judge_codes((r.code, r.message) for r in error.recipients)
         except NOT_ABOUT_THE_MESSAGE as error:
@@ -116,6 +120,78 @@ class EmailSender:
                 outcome = Outcome.sent()
         _log_outcome(message, outcome)
         return outcome
+
+    async def close(self) -> None:
+        """Say goodbye on every idle connection (at shutdown)."""
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await _quit(connection.smtp)
+
+    async def _send(self, message: EmailMessage) -> dict[str, aiosmtplib.SMTPResponse]:
+        reused = self._take_idle()
+        if reused is not None:
+            try:
+                return await self._send_on(reused, message)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                pass  # the server dropped it while idle: once more, on a fresh connection
+        return await self._send_on(await self._connect(), message)
+
+    async def _send_on(self, connection: _Connection,
+                       message: EmailMessage) -> dict[str, aiosmtplib.SMTPResponse]:
+        reusable = False
+        try:
+            refused, _ = await connection.smtp.send_message(message)
+            reusable = True
+            return refused
+        except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException) as error:
+            # A refusal of this message: aiosmtplib has reset the envelope, so the session is
+            # fine for the next one, unless the server said it is closing it (421).
+            reusable = getattr(error, "code", 0) != 421
+            raise
+        finally:
+            if reusable and connection.smtp.is_connected:
+                await self._put_back(connection)
+            else:
+                connection.smtp.close()
+
+    def _take_idle(self) -> _Connection | None:
+        now = asyncio.get_running_loop().time()
+        while self._idle:
+            connection = self._idle.pop()  # the most recently used: least likely dropped
+            if connection.smtp.is_connected and now - connection.idle_since < MAX_IDLE_SECONDS:
+                return connection
+            connection.smtp.close()
+        return None
+
+    async def _put_back(self, connection: _Connection) -> None:
+        connection.sent += 1
+        if connection.sent >= MAX_MESSAGES_PER_CONNECTION:
+            await _quit(connection.smtp)
+            return
+        connection.idle_since = asyncio.get_running_loop().time()
+        self._idle.append(connection)
+
+    async def _connect(self) -> _Connection:
+        server = self.server
+        smtp = aiosmtplib.SMTP(
+            hostname=server.hostname,
+            port=server.port,
+            username=server.username,
+            password=server.password,
+            use_tls=server.use_tls,
+            # Exactly True or False: None would upgrade only when offered, so a stripped
+            # STARTTLS would silently send in plaintext.
+            start_tls=server.start_tls,
+            timeout=SOCKET_TIMEOUT_SECONDS,
+        )
+        await smtp.connect()  # TLS and login too, as configured
+        return _Connection(smtp)
+
+
+async def _quit(smtp: aiosmtplib.SMTP) -> None:
+    with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+        await smtp.quit()
+    smtp.close()
 
 
 def _judge_codes(responses: Iterable[tuple[int, str]]) -> Outcome:

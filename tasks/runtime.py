@@ -27,6 +27,7 @@ class Deliveries:
     fanouts: Fanouts
     session: aiohttp.ClientSession
     alerts: AlertScheduler
+    email: EmailSender
 
     @property
     def queue(self) -> DeliveryQueue:
@@ -52,13 +53,15 @@ async def start_deliveries(settings: TaskSettings, db: Database, cache: Cache) -
     queue = DeliveryQueue(db, delivery_config(settings))
     backends = Backends(db, cache, queue)
     fanouts.backends = backends
-    queue.start(Deliverer(settings, db, EmailSender(settings), PushSender(settings, session),
-                          fanouts))
-    return Deliveries(backends, fanouts, session, start_alert_scheduler(backends, settings))
+    email = EmailSender(settings)
+    queue.start(Deliverer(settings, db, email, PushSender(settings, session), fanouts))
+    return Deliveries(backends, fanouts, session, start_alert_scheduler(backends, settings),
+                      email)
 
 
 async def stop_deliveries(deliveries: Deliveries) -> None:
     await deliveries.alerts.stop()  # it queues emails: stop it before the queue
     await deliveries.queue.stop()
+    await deliveries.email.close()
     await deliveries.session.close()
 

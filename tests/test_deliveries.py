@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from email.message import EmailMessage
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from service.appkeys import BACKENDS, DELIVERIES
+from service.config import Settings
 from sql.db import Database
+from tasks.email import EmailSender
+from tasks.mail_render import outbox_message_id, render_email
 from tasks.notify import Event, notify_txn
 from tasks.work import unit_of_work
 from tests.conftest import API, ClientFactory, register
-from tests.smtp_sink import SmtpSink
+from tests.smtp_sink import SmtpSink, _Handler, _TrackedSMTP
 
 
 async def notify(client: TestClient[Any, Any], event: Event) -> int | None:
@@ -250,3 +255,64 @@ async def test_a_backlog_larger_than_the_claim_ahead_drains_without_waiting_for_
     ids = [message["Message-ID"] for message in smtp_sink.messages]
     assert len(ids) == len(set(ids)) == 120
     assert queue.stats.sent == 120
+
+
+class _RefusingHandler(_Handler):
+    """Refuses, for good, every recipient whose address starts with "refused"."""
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,  # noqa: N802
+                          address: str, rcpt_options: list[str]) -> str:
+        if address.startswith("refused"):
+            return "550 5.1.1 mailbox unavailable"
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+class CountingSmtpSink(SmtpSink):
+    """The test sink, counting the connections it accepted and refusing some recipients."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.connections_accepted = 0
+
+    def _protocol(self) -> SMTP:
+        self.connections_accepted += 1
+        connection = _TrackedSMTP(_RefusingHandler(self), hostname="smtp-sink.test",
+                                  loop=asyncio.get_running_loop())
+        connection.sink_connections = self._connections
+        self._connections.add(connection)
+        return connection
+
+
+MAIL_FROM = "hireme <no-reply@hireme.test>"
+
+
+def password_reset_email(row_id: int, to: str) -> EmailMessage:
+    return render_email("password_reset", {"first_name": "Ada", "reset_url": "http://x/r"},
+                        to=to, mail_from=MAIL_FROM,
+                        message_id=outbox_message_id(row_id, MAIL_FROM), unsubscribe_url=None)
+
+
+async def test_emails_share_a_connection_and_one_refusal_fails_no_other():
+    """Connecting and greeting per message cost as much as the message: one connection
+    carries many, while each message keeps its own outcome and a server that dropped the
+    idle connection costs no failed attempt."""
+    sink = CountingSmtpSink()
+    await sink.start()
+    sender = EmailSender(Settings(smtp_url=f"smtp://127.0.0.1:{sink.port}",
+                                  secret_key="x" * 40))
+    try:
+        outcomes = [await sender.send(password_reset_email(n, to))
+                    for n, to in enumerate(["a@example.com", "refused@example.com",
+                                            "b@example.com", "c@example.com"], start=1)]
+        assert [o.status for o in outcomes] == ["sent", "dead", "sent", "sent"]
+        assert "550" in outcomes[1].reason
+        assert sink.connections_accepted == 1
+        await sink.stop()  # drops the idle session, as a server's idle timeout would
+        await sink.start()
+        assert (await sender.send(password_reset_email(5, "d@example.com"))).status == "sent"
+        assert sink.connections_accepted == 2
+        assert [m["Message-ID"] for m in sink.messages] == [
+            outbox_message_id(n, MAIL_FROM) for n in (1, 3, 4, 5)]
+    finally:
+        await sender.close()
+        await sink.stop()
