@@ -56,14 +56,28 @@ CLAIM_ONE = f"""
     RETURNING {CLAIMED_COLUMNS}
 """
 
+# Two index-ordered scans, each stopping at the batch size: rows whose lease ran out (a killed
+# process's, oldest lease first) and then due pending rows, oldest first. One scan with an OR
+# of the two would read and sort every due row to return a handful: with a backlog of 10,000
+# that was ~20 ms per batch of 8.
 CLAIM_DUE = f"""
+    WITH orphans AS (
+        SELECT o.id FROM outbox o
+        WHERE o.status = 'sending' AND o.locked_until < now()
+          AND o.id <> ALL(%(held)s::bigint[])
+        ORDER BY o.locked_until
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED),
+    due AS (
+        SELECT o.id FROM outbox o
+        WHERE o.status = 'pending' AND o.next_attempt_at <= now()
+          AND o.id <> ALL(%(held)s::bigint[])
+        ORDER BY o.next_attempt_at
+        LIMIT %(limit)s - (SELECT count(*) FROM orphans)
+        FOR UPDATE SKIP LOCKED)
     UPDATE outbox SET status = 'sending', attempts = attempts + 1,
                       locked_until = now() + make_interval(secs => %(lease_seconds)s)
-    WHERE id IN (SELECT o.id FROM outbox o
-                 WHERE ({CLAIMABLE}) AND o.id <> ALL(%(held)s::bigint[])
-                 ORDER BY o.next_attempt_at
-                 LIMIT %(limit)s
-                 FOR UPDATE SKIP LOCKED)
+    WHERE id = ANY(ARRAY(SELECT id FROM orphans UNION ALL SELECT id FROM due))
     RETURNING {CLAIMED_COLUMNS}
 """
 
