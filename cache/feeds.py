@@ -125,7 +125,10 @@ async def read_feed(cache: Cache, user_id: int, before: Entry | None,
     key = cache.keys.feed(user_id)
 
     async def read(client: redis.Redis) -> list[Any]:
-        pipe = pipeline(client)
+        # A plain pipeline, no MULTI/EXEC: a write landing between these reads is harmless,
+        # as every page is re-checked in PostgreSQL, and a fill is refused unless the
+        # generation and epoch read here are still current.
+        pipe = client.pipeline(transaction=False)
         pipe.exists(key.value)
         pipe.get(key.generation)
         pipe.get(cache.keys.epoch())
