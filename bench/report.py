@@ -63,10 +63,11 @@ def parse_wrk(name: str, group: str, connections: int, output: str) -> CaseResul
 
 def add_ratios(cases: list[CaseResult]) -> None:
     """Each non-baseline case's req/s and p95 as a ratio to its group's baseline."""
-    baselines = {case.name: case for case in cases if case.group == "baseline"}
+    baselines = {(case.name, case.connections): case
+                 for case in cases if case.group == "baseline"}
     for case in cases:
-        baseline = baselines.get(BASELINE_OF_GROUP.get(case.group, ""))
-        if baseline is None or baseline.connections != case.connections:
+        baseline = baselines.get((BASELINE_OF_GROUP.get(case.group, ""), case.connections))
+        if baseline is None:
             continue
         case.rps_ratio = case.rps / baseline.rps if baseline.rps else None
         case.p95_ratio = case.p95_ms / baseline.p95_ms if baseline.p95_ms else None

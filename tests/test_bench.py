@@ -78,3 +78,20 @@ def test_the_chart_is_valid_svg_with_a_bar_pair_per_case(tmp_path: Path) -> None
 def test_wrk_output_without_a_summary_is_an_error() -> None:
     with pytest.raises(ValueError, match="no summary"):
         parse_wrk("me", "cached", 64, "unable to connect to 127.0.0.1:8000\n")
+
+
+def test_each_connection_count_is_held_against_its_own_baseline(tmp_path: Path) -> None:
+    """A run at 64 and 16 connections: each row against the baseline at its own count
+    (the 16-connection baseline used to replace the 64 one, leaving the 64 rows blank)."""
+    cases = [
+        parse_wrk("redis GET", "baseline", 64, wrk_output(50_000, 9_000)),
+        parse_wrk("redis GET", "baseline", 16, wrk_output(40_000, 3_000)),
+        parse_wrk("me", "cached", 64, wrk_output(25_000, 18_000)),
+        parse_wrk("me", "cached", 16, wrk_output(10_000, 6_000)),
+    ]
+    write_report(Report(meta={"started": "20260101T000000", "machine": "test box",
+                              "command": "python -m bench", "notes": ""},
+                        cases=cases, delivery={}), tmp_path, "20260101T000000")
+    ratios = {case.connections: case.rps_ratio for case in cases if case.name == "me"}
+    assert ratios[64] == pytest.approx(0.5)
+    assert ratios[16] == pytest.approx(0.25)
