@@ -14,6 +14,7 @@ import jinja2
 from aiohttp import web
 
 from cache.client import Cache
+from service.admin import create_admin_app
 from service.appkeys import BACKENDS, CACHE, DATABASE, DELIVERIES, SETTINGS
 from service.config import Settings
 from service.health import health_ctx
@@ -39,6 +40,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(metrics_ctx)
     add_routes(app)
+    app.add_subapp("/admin", create_admin_app(app, settings))
     app[DOCUMENT] = Document()
     return app
 
