@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format)
     try:
         with localrun.local_servers(settings,
-                                    redis=command not in ("migrate", "seed")) as settings:
+                                    redis=command not in ("migrate", "seed", "admin")) as settings:
             return SETTINGS_COMMANDS[command](settings, args)
     except localrun.LocalRunError as error:
         print(f"local trial run: {error}", file=sys.stderr)

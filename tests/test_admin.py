@@ -4,6 +4,8 @@ and what each action does to the API's users."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from sql.db import Database
 from tests.admin_client import Client, csrf_of, make_admin, post_form, sign_in
 from tests.conftest import API, Account, register
 from tests.smtp_sink import SmtpSink
+from tests.test_run import RUN_PY, environment
 
 PAGES = ["/admin/", "/admin/users", "/admin/reports", "/admin/jobs", "/admin/posts",
          "/admin/comments", "/admin/deliveries", "/admin/audit"]
@@ -260,3 +263,32 @@ async def _wait_for_outcome(db: Database, key: str) -> dict[str, Any]:
             return row
         await asyncio.sleep(0.1)
     raise AssertionError(f"{key} was never settled")
+
+
+def _run_admin(database_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(RUN_PY), "admin", *args], input=stdin,
+                          env=environment(DATABASE_URL=database_url, SECRET_KEY="k" * 40),
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+async def test_run_py_creates_and_promotes_admins(client: Client, user: Account,
+                                                  clean_database: str) -> None:
+    created = await asyncio.to_thread(_run_admin, clean_database, "create", "--email",
+                                      "boss@example.com", stdin="a long password\n")
+    assert created.returncode == 0, created.stderr
+    again = await asyncio.to_thread(_run_admin, clean_database, "create", "--email",
+                                    "BOSS@example.com", stdin="a long password\n")
+    assert again.returncode == 1 and "already registered" in again.stderr
+    short = await asyncio.to_thread(_run_admin, clean_database, "create", "--email",
+                                    "x@example.com", stdin="short\n")
+    assert short.returncode == 1 and "Traceback" not in short.stderr
+    boss = Account(0, "boss@example.com", "", {})
+    await sign_in(client, boss, password="a long password")
+    promoted = await asyncio.to_thread(_run_admin, clean_database, "promote", "--email",
+                                       user.email)
+    assert promoted.returncode == 0, promoted.stderr
+    unknown = await asyncio.to_thread(_run_admin, clean_database, "promote", "--email",
+                                      "nobody@example.com")
+    assert unknown.returncode == 1
+    client.session.cookie_jar.clear()
+    await sign_in(client, user)
