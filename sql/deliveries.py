@@ -55,10 +55,10 @@ RETRY_ONE = """
 # A bounded batch per click, newest dead first (outbox_dead_idx).
 RETRY_DEAD = """
     UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = now()
-    WHERE id IN (SELECT o.id FROM outbox o WHERE o.status = 'dead'
-                 ORDER BY o.created_at DESC, o.id DESC
-                 LIMIT %(limit)s
-                 FOR UPDATE SKIP LOCKED)
+    WHERE id = ANY(ARRAY(SELECT o.id FROM outbox o WHERE o.status = 'dead'
+                         ORDER BY o.created_at DESC, o.id DESC
+                         LIMIT %(limit)s
+                         FOR UPDATE SKIP LOCKED))
     RETURNING id
 """
 
