@@ -3,7 +3,9 @@
 Its own middleware (``guard``) signs staff in by their own session cookie, checks CSRF and
 cross-site POSTs, renders errors as pages and adds the HTML security headers. The parent
 application's resources (database, cache, delivery queue) are copied in at startup, once the
-parent's ``cleanup_ctx`` has opened them, so the shared helpers read them as usual.
+parent's ``cleanup_ctx`` has opened them, so the shared helpers read them as usual. The
+dashboard's live figures are sampled by the parent (``figures.figures_ctx``), so that task
+stops before the resources it uses close.
 """
 
 from __future__ import annotations
