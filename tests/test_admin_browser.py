@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from service.admin.figures import SAMPLER
 from sql.db import Database
 from tests.admin_client import Client, make_admin
 from tests.conftest import API, PASSWORD, register
@@ -75,6 +77,12 @@ async def test_a_moderators_day_in_a_real_browser(client: Client, db: Database, 
                  "a dead welcome email")
     smtp_sink.reject_with = None
     base = str(client.make_url("/admin")).rstrip("/")
+    # Three minutes of live figures for the dashboard's charts, with traffic between them.
+    sampler, minute = client.app[SAMPLER], datetime.now(UTC).replace(second=0, microsecond=0)
+    for step, calls in ((3, 0), (2, 30), (1, 10), (0, 20)):
+        for _ in range(calls):
+            await client.get(f"{API}/me", headers=reporter.headers)
+        await sampler.sample(minute - timedelta(minutes=step))
 
     # Signed out: the console sends the browser to the sign-in form.
     await page.goto(f"{base}/users")
@@ -85,6 +93,7 @@ async def test_a_moderators_day_in_a_real_browser(client: Client, db: Database, 
     await page.click("button:has-text('Sign in')")
     await expect(page).to_have_url(f"{base}/")
     await expect(page.locator("h1")).to_have_text("Dashboard")
+    await expect(page.locator("svg.chart polyline")).to_have_count(9)
     await _shot(page, "02-dashboard")
 
     # Find the troll, suspend them: their token stops working at once.
