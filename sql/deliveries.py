@@ -13,7 +13,7 @@ DELIVERY_COLUMNS = """
     o.payload ->> 'email_type' AS email_type, (o.payload ->> 'user_id')::bigint AS user_id
 """
 # Newest first. Pending and failed (pending again after an error) come from
-# outbox_unfinished_created_idx, dead ones from outbox_dead_idx.
+# outbox_pending_created_idx, dead ones from outbox_dead_idx.
 STATE_FILTERS = {
     "pending": "o.status = 'pending'",
     "failed": "o.status = 'pending' AND o.last_error IS NOT NULL",

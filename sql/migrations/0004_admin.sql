@@ -20,9 +20,11 @@ CREATE INDEX post_comments_created_idx ON post_comments (created_at DESC, id DES
 CREATE INDEX post_comments_user_created_idx
     ON post_comments (user_id, created_at DESC, id DESC);
 
--- The deliveries page: pending and sending rows newest first (dead rows have their own).
-CREATE INDEX outbox_unfinished_created_idx
-    ON outbox (status, created_at DESC, id DESC) WHERE status IN ('pending', 'sending');
+-- The deliveries page: pending rows newest first (dead rows have their own). Only 'pending':
+-- an index over 'sending' rows would tempt the sweeper's claim of expired leases away from
+-- outbox_sending_lease_idx into a sort.
+CREATE INDEX outbox_pending_created_idx
+    ON outbox (created_at DESC, id DESC) WHERE status = 'pending';
 
 -- The audit log filtered by action, by admin, or by target, newest first.
 CREATE INDEX admin_audit_log_action_created_idx
