@@ -1,4 +1,4 @@
-"""hireme command line: ``python run.py serve | migrate | seed | vapid``.
+"""hireme command line: ``python run.py serve | migrate | seed | vapid | admin``.
 
 ``serve`` is a supervisor that serves no requests itself: it applies migrations, opens one
 listening socket and keeps exactly ``WEB_CONCURRENCY`` worker processes serving on it,
@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import base64
 import ctypes
+import getpass
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -39,6 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service import localrun, metrics
+from service.admin import accounts as admin_accounts
 from service.app import create_app
 from service.config import (
     DEFAULT_DATABASE_URL,
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format)
     try:
         with localrun.local_servers(settings,
-                                    redis=command not in ("migrate", "seed")) as settings:
+                                    redis=command not in ("migrate", "seed", "admin")) as settings:
             return SETTINGS_COMMANDS[command](settings, args)
     except localrun.LocalRunError as error:
         print(f"local trial run: {error}", file=sys.stderr)
@@ -111,7 +113,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("clean-local", help="remove what a local trial run made: ./var, the "
                                             "hireme database and its Redis keys")
     add_seed_parser(commands)
+    add_admin_parser(commands)
     return parser
+
+
+def add_admin_parser(commands: Any) -> None:
+    admin = commands.add_parser("admin", help="create a staff account or promote a user")
+    actions = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="a new staff account; the password is read "
+                                               "from the terminal (or one line of stdin)")
+    create.add_argument("--email", required=True)
+    create.add_argument("--first-name", default="Admin")
+    create.add_argument("--last-name", default="Staff")
+    promote = actions.add_parser("promote", help="make an existing account staff")
+    promote.add_argument("--email", required=True)
 
 
 def add_seed_parser(commands: Any) -> None:
@@ -478,10 +493,35 @@ def signals_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+# ---- admin --------------------------------------------------------------------------------
+
+def admin(settings: Settings, args: argparse.Namespace) -> int:
+    apply_pending_migrations(settings)
+    if args.admin_command == "promote":
+        user_id = asyncio.run(admin_accounts.promote(settings.database_url, args.email))
+        if user_id is None:
+            print(f"no account has the email {args.email}", file=sys.stderr)
+            return 1
+        print(f"user {user_id} ({args.email}) is now an admin")
+        return 0
+    password = (getpass.getpass("Password for the new admin: ") if sys.stdin.isatty()
+                else sys.stdin.readline().rstrip("\n"))
+    try:
+        user_id = asyncio.run(admin_accounts.create(
+            settings.database_url, email=args.email, password=password,
+            first_name=args.first_name, last_name=args.last_name))
+    except admin_accounts.AdminAccountError as error:
+        print(f"cannot create the admin: {error}", file=sys.stderr)
+        return 1
+    print(f"admin {user_id} ({args.email}) created; sign in at /admin/login")
+    return 0
+
+
 SETTINGS_COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": lambda settings, _: serve(settings),
     "migrate": lambda settings, _: migrate(settings),
     "seed": seed,
+    "admin": admin,
 }
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import jinja2
 from aiohttp import web
 
 from cache.client import Cache
+from service.admin import create_admin_app
+from service.admin.figures import figures_ctx
 from service.appkeys import BACKENDS, CACHE, DATABASE, DELIVERIES, SETTINGS
 from service.config import Settings
 from service.health import health_ctx
@@ -38,7 +40,9 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(health_ctx)
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(metrics_ctx)
+    app.cleanup_ctx.append(figures_ctx)  # the admin dashboard's samples of the metrics
     add_routes(app)
+    app.add_subapp("/admin", create_admin_app(app, settings))
     app[DOCUMENT] = Document()
     return app
 

@@ -34,7 +34,7 @@ from tasks.background import cancel_until_done
 from tasks.queue import DeliveryQueue
 
 if TYPE_CHECKING:
-    from prometheus_client import Counter, Gauge, Histogram
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SYNC_SECONDS = 5.0
@@ -187,19 +187,22 @@ async def metrics(request: web.Request) -> web.Response:
 
 def render() -> tuple[bytes, str]:
     """Every worker's figures merged when under run.py serve, else this process's."""
-    from prometheus_client import (
-        CONTENT_TYPE_LATEST,
-        REGISTRY,
-        CollectorRegistry,
-        generate_latest,
-    )
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return generate_latest(merged_registry()), CONTENT_TYPE_LATEST
+
+
+def merged_registry() -> CollectorRegistry:
+    """The registry a scrape reads: every worker's files merged under run.py serve, else this
+    process's own (the admin dashboard samples the same figures)."""
+    from prometheus_client import REGISTRY, CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector
 
-    registry = REGISTRY
-    if os.environ.get(MULTIPROC_ENV):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    if not os.environ.get(MULTIPROC_ENV):
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
 
 
 def mark_process_dead(pid: int) -> None:

@@ -33,6 +33,7 @@ from service.job_schemas import (
     JobsQuery,
     JobUpdate,
 )
+from service.report_schemas import Report, ReportCreate
 from service.schemas import (
     AuthAnswer,
     Count,
@@ -192,6 +193,8 @@ OPERATIONS: dict[str, Operation] = {
     "add_comment": Operation("Comment on a post", Comment, 201, CommentCreate, also=(403,)),
     "delete_comment": Operation("Delete a comment", None, 204, also=(403,)),
     "get_feed": Operation("Your home feed, newest first", _page(Post), query=PageQuery),
+    "create_report": Operation("Report a user, post, comment or job to the admins", Report,
+                               201, ReportCreate, also=(404,), idempotent=True),
 }
 
 

@@ -18,6 +18,7 @@ from service import (
     pages,
     posts,
     push,
+    reports,
     social,
     unsubscribe,
     users,
@@ -111,6 +112,7 @@ def add_routes(app: web.Application) -> None:
         web.post(f"{API}/posts/{{id}}/comments", posts.add_comment, name="add_comment"),
         web.delete(f"{API}/comments/{{id}}", posts.delete_comment, name="delete_comment"),
         web.get(f"{API}/feed", feed.get_feed, name="get_feed"),
+        web.post(f"{API}/reports", reports.create_report, name="create_report"),
         web.get(f"{API}/openapi.json", openapi.openapi_document, name="openapi"),
         web.get(f"{API}/docs", openapi.api_docs, name="api_docs"),
     ])
