@@ -5,6 +5,11 @@ The breaker keeps a dead Redis from costing each request a socket timeout: after
 stays open for ``BREAKER_OPEN_SECONDS`` and calls answer "unavailable" at once. An invalidation
 that failed leaves an epoch bump owed (cache/epoch.py), paid before anything else once Redis
 answers; a background task keeps trying it while the breaker is open.
+
+``redis+cluster://host:port`` (or ``rediss+cluster://``) names a Redis Cluster by any one of
+its nodes: the client learns the others, sends each key to its slot's master, and splits a
+plain pipeline per node. Nothing here uses MULTI/EXEC, and every Lua script touches keys of
+one hash slot (cache/keys.py), so the same code runs on one Redis and on a cluster.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from cache.epoch import SETTLE_RETRY_SECONDS, EpochDebt
 from cache.keys import EPOCH_TTL_SECONDS, Keys
@@ -31,6 +37,10 @@ T = TypeVar("T")
 
 SOCKET_TIMEOUT_SECONDS = 0.25
 BREAKER_OPEN_SECONDS = 5.0
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+# What a failing Redis raises; the cluster client adds its own base class (e.g. no node of
+# the cluster could be reached).
+REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OSError)
 
 
 class CacheUnavailable(Exception):
@@ -57,13 +67,10 @@ class Cache:
     """Redis with key builders, a breaker, and hit/miss counters for /metrics."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        self.redis: redis.Redis = redis.Redis.from_url(
-            url,
-            socket_timeout=SOCKET_TIMEOUT_SECONDS,
-            socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
-            retry=Retry(NoBackoff(), 0),  # the breaker decides when to try again
-            decode_responses=True,
-        )
+        self.redis = connect(url, socket_timeout=SOCKET_TIMEOUT_SECONDS,
+                             socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+                             retry=Retry(NoBackoff(), 0),  # the breaker decides when to retry
+                             decode_responses=True)
         self.keys = Keys(prefix)
         self.breaker = CircuitBreaker()
         self.debt = EpochDebt()
@@ -95,7 +102,7 @@ class Cache:
             if self.debt.outstanding:
                 await self._bump_epoch()
             result = await operation(self.redis)
-        except (RedisError, OSError) as error:
+        except REDIS_ERRORS as error:
             self.breaker.trip()
             log.warning("redis unavailable, using PostgreSQL for %.0fs: %s",
                         self.breaker.open_seconds, error)
@@ -115,7 +122,7 @@ class Cache:
             return True
         try:
             await self._bump_epoch()
-        except (RedisError, OSError):
+        except REDIS_ERRORS:
             self.breaker.trip()
             return False
         self.breaker.reset()  # Redis answers again: stop reading PostgreSQL instead
@@ -147,7 +154,7 @@ class Cache:
         """A real PING, ignoring the breaker: /health reports what Redis says now."""
         try:
             await self.redis.ping()
-        except (RedisError, OSError):
+        except REDIS_ERRORS:
             self.breaker.trip()
             return False
         self.breaker.reset()
@@ -160,6 +167,25 @@ class Cache:
             self.misses += 1
 
 
+def connect(url: str, **options: Any) -> redis.Redis:
+    """A client for ``url``: one Redis, or a cluster for the ``+cluster`` schemes.
+
+    The cluster client offers the same command, pipeline and script API, so callers type it
+    as ``redis.Redis``."""
+    scheme, separator, rest = url.partition("://")
+    if separator and scheme in CLUSTER_SCHEMES:
+        cluster = RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}", **options)
+        return cast(redis.Redis, cluster)
+    return redis.Redis.from_url(url, **options)
+
+
+def is_cluster(client: redis.Redis) -> bool:
+    return isinstance(client, RedisCluster)
+
+
 def pipeline(client: redis.Redis) -> Any:
-    """A transactional pipeline: one round trip for a request's Redis work."""
-    return client.pipeline(transaction=True)
+    """A plain pipeline (no MULTI/EXEC): one round trip for a request's Redis work.
+
+    Nothing the cache writes needs the commands to be atomic together (each script is atomic
+    on its own), and a cluster can only run MULTI/EXEC over keys of one slot."""
+    return client.pipeline(transaction=False)

@@ -7,8 +7,9 @@ the epoch (an integer in one Redis key) it was filled under, and readers fetch t
 the same round trip as the entry: an entry of another epoch is a miss. A process whose
 invalidation failed owes an epoch bump; it pays before its next Redis call, and a background
 retry pays it within ``SETTLE_RETRY_SECONDS`` of Redis answering again, breaker or not. Every
-copy made before the bump is then ignored. Fills carry the epoch they read and are refused
-once it has moved, so a reader that read PostgreSQL before the bump cannot store what it read.
+copy made before the bump is then ignored. Fills are stamped with the epoch their reader saw,
+so a reader that read PostgreSQL before the bump stores at most a copy that reads as a miss.
+(The fill scripts do not re-read the epoch: on a Redis Cluster it lives in another slot.)
 
 A process killed while it owes a bump takes the debt with it: the entries' TTLs bound that
 (60 s for tokens, 300 s for counts; feed fan-outs are also retried through the outbox).

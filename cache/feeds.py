@@ -31,7 +31,7 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from cache.client import Cache, CacheUnavailable, pipeline
+from cache.client import Cache, CacheUnavailable, is_cluster, pipeline
 from cache.epoch import split_version, version_of
 from cache.keys import FEED_TTL_SECONDS
 
@@ -67,21 +67,22 @@ end
 return #accepted / 2
 """
 
-# KEYS: feed, generation, epoch, feed epoch. ARGV: generation and epoch seen before reading
-# PostgreSQL, ttl, '1' when the entries are the whole history, COMPLETE, then score, member
-# pairs. A feed of an older epoch is replaced; one of the current epoch is kept.
+# KEYS: feed, generation, feed epoch (one hash slot). ARGV: generation and epoch seen before
+# reading PostgreSQL, ttl, '1' when the entries are the whole history, COMPLETE, then score,
+# member pairs. A feed of another epoch is replaced; one of the reader's epoch is kept. The
+# cache epoch itself is not re-read here (another slot on a cluster): a rebuild racing a bump
+# records the old epoch, so readers take the feed for missing and rebuild it again.
 FILL = """
 if (redis.call('GET', KEYS[2]) or '') ~= ARGV[1] then return 0 end
-local epoch = redis.call('GET', KEYS[3]) or ''
-if epoch ~= ARGV[2] then return 0 end
-if redis.call('EXISTS', KEYS[1]) == 1 and (redis.call('GET', KEYS[4]) or '') == epoch then
+local epoch = ARGV[2]
+if redis.call('EXISTS', KEYS[1]) == 1 and (redis.call('GET', KEYS[3]) or '') == epoch then
     return 0
 end
 redis.call('DEL', KEYS[1])
 if ARGV[4] == '1' then redis.call('ZADD', KEYS[1], '-inf', ARGV[5]) end
 if #ARGV > 5 then redis.call('ZADD', KEYS[1], unpack(ARGV, 6)) end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('SET', KEYS[4], epoch, 'EX', ARGV[3])
+redis.call('SET', KEYS[3], epoch, 'EX', ARGV[3])
 return 1
 """
 
@@ -170,7 +171,7 @@ async def fill_feed(cache: Cache, user_id: int, version: str, entries: Sequence[
     epoch, generation = split_version(version)
     args: list[str | int] = [generation, epoch, ttl, "1" if complete else "0", COMPLETE,
                              *_pairs(entries)]
-    keys = [key.value, key.generation, cache.keys.epoch(), cache.keys.feed_epoch(user_id)]
+    keys = [key.value, key.generation, cache.keys.feed_epoch(user_id)]
     await cache.run_or(lambda client: client.register_script(FILL)(keys=keys, args=args), None)
 
 
@@ -184,13 +185,17 @@ async def add_to_feeds(cache: Cache, user_ids: Iterable[int], entries: Sequence[
     args: list[str | int] = [FEED_SIZE, GENERATION_TTL_SECONDS, COMPLETE, *_pairs(entries)]
 
     async def add(client: redis.Redis) -> None:
-        script = client.register_script(ADD_ENTRIES)
-        # As a context, so the connection goes back to the pool even when the script check
-        # (SCRIPT EXISTS, sent before the pipeline) times out.
+        # redis-py's cluster pipeline refuses EVALSHA, so there each feed's call carries the
+        # script (the node compiles it once and caches it); one Redis gets it loaded once.
+        cluster = is_cluster(client)
+        sha = "" if cluster else await client.script_load(ADD_ENTRIES)
         async with pipeline(client) as pipe:
             for user_id in users:
                 key = cache.keys.feed(user_id)
-                await script(keys=[key.value, key.generation], args=args, client=pipe)
+                if cluster:
+                    pipe.eval(ADD_ENTRIES, 2, key.value, key.generation, *args)
+                else:
+                    pipe.evalsha(sha, 2, key.value, key.generation, *args)
             await pipe.execute()
 
     try:

@@ -2,6 +2,13 @@
 
 All keys share the deployment's prefix (``REDIS_PREFIX``) so several deployments, or test
 runs, can share one Redis without touching each other's data.
+
+On a Redis Cluster every key one Lua script touches must live in one hash slot, so keys that a
+script reads together carry the same hash tag (the part in braces, which alone picks the
+slot): a user's keys ``{u:<id>}``, a job's ``{j:<id>}``, the job lists ``{jobs}``. The cache
+epoch is read alongside them in plain pipelines only, never inside a script, so it needs no
+tag; a plain pipeline may span slots (redis-py sends each node its part). A prefix holding
+braces would put every key in one slot: correct, but one node would hold everything.
 """
 
 from __future__ import annotations
@@ -48,33 +55,38 @@ class Keys:
 
     def unread(self, kind: str, user_id: int) -> VersionedKey:
         """A user's unread count of ``kind`` ("notifications" or "messages")."""
-        base = f"{self.prefix}unread:{kind}:{user_id}"
+        base = f"{self.prefix}{_user(user_id)}:unread:{kind}"
         return VersionedKey(value=base, generation=f"{base}:gen")
 
     def own_user(self, user_id: int) -> VersionedKey:
         """A user's own account answer (GET /me's ``user``): profile, counters, email."""
-        base = f"{self.prefix}me:{user_id}"
+        base = f"{self.prefix}{_user(user_id)}:me"
         return VersionedKey(value=base, generation=f"{base}:gen")
 
     def job_page(self, category: str | None) -> VersionedKey:
         """Page 1 of open jobs (optionally of one category); one generation for all lists."""
         name = "*" if category is None else category
-        return VersionedKey(value=f"{self.prefix}jobs:page1:{name}",
-                            generation=f"{self.prefix}jobs:lists:gen")
+        return VersionedKey(value=f"{self.prefix}{{jobs}}:page1:{name}",
+                            generation=f"{self.prefix}{{jobs}}:lists:gen")
 
     def job(self, job_id: int) -> VersionedKey:
-        base = f"{self.prefix}job:{job_id}"
+        base = f"{self.prefix}{{j:{job_id}}}:job"
         return VersionedKey(value=base, generation=f"{base}:gen")
 
     def feed(self, user_id: int) -> VersionedKey:
         """A user's home feed (sorted set of post ids by creation time) and its fill guard."""
-        base = f"{self.prefix}feed:{user_id}"
+        base = f"{self.prefix}{_user(user_id)}:feed"
         return VersionedKey(value=base, generation=f"{base}:gen")
 
     def feed_epoch(self, user_id: int) -> str:
         """The cache epoch a user's home feed was rebuilt under."""
-        return f"{self.prefix}feed:{user_id}:epoch"
+        return f"{self.prefix}{_user(user_id)}:feed:epoch"
 
     def pattern(self) -> str:
         """Matches every key of this deployment (tests clean up with it)."""
         return f"{self.prefix}*"
+
+
+def _user(user_id: int) -> str:
+    """The hash tag of a user's keys: one slot for everything a script reads of one user."""
+    return f"{{u:{user_id}}}"

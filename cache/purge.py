@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import redis.asyncio as redis
+from cache.client import connect
 
 SCAN_BATCH = 1000
 
@@ -10,9 +10,10 @@ SCAN_BATCH = 1000
 async def delete_prefixed_keys(url: str, prefix: str) -> int:
     """UNLINK every key starting with ``prefix``, a SCAN batch at a time; the count deleted.
 
-    Only keys under the prefix are touched: the Redis may hold other applications' data.
+    Only keys under the prefix are touched: the Redis may hold other applications' data. On
+    a cluster, SCAN runs on every master and UNLINK is split per slot (redis-py does both).
     """
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+    client = connect(url, socket_connect_timeout=2, socket_timeout=10)
     deleted = 0
     try:
         batch: list[bytes] = []

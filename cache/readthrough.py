@@ -57,15 +57,13 @@ async def read_through(cache: Cache, values: Sequence[CachedValue], load: Loader
 async def _fill(cache: Cache, values: Sequence[CachedValue], cached: Sequence[Cached],
                 loaded: Sequence[Any]) -> None:
     """One round trip: each fill a script that checks the version it read (cache/versioned)."""
-    epoch_key = cache.keys.epoch()
-
     async def fill(client: redis.Redis) -> None:
         pipe = client.pipeline(transaction=False)
         for value, entry, data in zip(values, cached, loaded, strict=True):
             epoch, generation = split_version(entry.generation)
             stored = stamp(epoch, _encoder.encode(data).decode())
-            pipe.eval(FILL_IF_CURRENT, 3, value.key.value, value.key.generation, epoch_key,
-                      generation, epoch, stored, value.ttl)
+            pipe.eval(FILL_IF_CURRENT, 2, value.key.value, value.key.generation,
+                      generation, stored, value.ttl)
         await pipe.execute()
 
     await cache.run_or(fill, None)

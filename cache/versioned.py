@@ -7,8 +7,8 @@ therefore refused instead of putting the old value back.
 
 Values are also stamped with the cache epoch they were filled under (cache/epoch.py), read in
 the same round trip: an invalidation Redis missed is made good by an epoch bump, after which
-older values are misses and fills that read the old epoch are refused. Readers get both as
-one opaque ``version`` string to fill with.
+older values are misses, and so are fills made by readers that saw the old epoch. Readers
+get both as one opaque ``version`` string to fill with.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from cache.keys import VersionedKey
 
 GENERATION_TTL_SECONDS = 86_400  # outlives every value it guards
 
-# KEYS: value, generation, epoch. ARGV: generation and epoch the reader saw, value, ttl.
+# KEYS: value, generation (one hash slot, cache/keys.py). ARGV: generation the reader saw,
+# value, ttl. The value carries the epoch the reader saw (stamped, or inside it for job pages),
+# so a fill racing an epoch bump stores a copy readers take for a miss.
 FILL_IF_CURRENT = """
 if (redis.call('GET', KEYS[2]) or '') ~= ARGV[1] then return 0 end
-if (redis.call('GET', KEYS[3]) or '') ~= ARGV[2] then return 0 end
-redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
 """
 
@@ -64,11 +65,12 @@ async def read_versioned(cache: Cache, keys: Sequence[VersionedKey]) -> list[Cac
 
 async def fill_if_current(cache: Cache, key: VersionedKey, version: str, value: str,
                           ttl: int) -> None:
-    """Store ``value`` as is, unless the generation or the epoch moved since ``version``."""
-    epoch, generation = split_version(version)
+    """Store ``value`` as is, unless the generation moved since ``version``; ``value`` must
+    carry the version's epoch so that readers of a later epoch take it for a miss."""
+    generation = split_version(version)[1]
     await cache.run_or(
-        lambda client: client.eval(FILL_IF_CURRENT, 3, key.value, key.generation,
-                                   cache.keys.epoch(), generation, epoch, value, ttl),
+        lambda client: client.eval(FILL_IF_CURRENT, 2, key.value, key.generation, generation,
+                                   value, ttl),
         None,
     )
 

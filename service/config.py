@@ -153,8 +153,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DATABASE_REPLICA_URLS", "database_replica_urls",
              _url_list("postgresql", "postgres"), "",
              "comma-separated read replicas for slightly stale reads; empty: primary only"),
-    Variable("REDIS_URL", "redis_url", _url("redis", "rediss", "unix"), DEFAULT_REDIS_URL,
-             "Redis for cache, rate limits, feeds"),
+    Variable("REDIS_URL", "redis_url",
+             _url("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"),
+             DEFAULT_REDIS_URL, "Redis for cache, rate limits, feeds; redis+cluster://host:port "
+             "(rediss+cluster:// with TLS) names a Redis Cluster by any of its nodes"),
     Variable("REDIS_PREFIX", "redis_prefix", str, DEFAULT_REDIS_PREFIX,
              "prefix of every Redis key, so several deployments can share one Redis"),
     Variable("BIND", "bind", _bind, "127.0.0.1", "listen address, or unix:/path for a socket"),

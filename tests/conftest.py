@@ -25,7 +25,13 @@ from service.config import RateLimit, Settings
 from sql.db import Database, PoolConfig, open_database
 from sql.migrate import apply_migrations
 from tests.push_service import PushService
-from tests.servers import create_database, drop_database, postgres_server, redis_server
+from tests.servers import (
+    create_database,
+    drop_database,
+    postgres_server,
+    redis_client,
+    redis_server,
+)
 from tests.smtp_sink import SmtpSink
 
 PASSWORD = "correct horse battery"
@@ -73,7 +79,10 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of this test's own; its keys are deleted afterwards."""
     prefix = f"hireme-test:{uuid.uuid4().hex[:12]}:"
     yield prefix
-    client = redis.Redis.from_url(redis_url)
+    try:
+        client = redis_client(redis_url)
+    except (redis.RedisError, redis.exceptions.RedisClusterException):
+        return  # a test may have left this Redis stopped
     try:
         keys = list(client.scan_iter(f"{prefix}*", count=1000))
         if keys:

@@ -21,10 +21,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self, cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg2
@@ -113,12 +113,12 @@ def postgres_answers(url: str) -> bool:
 
 def redis_answers(url: str) -> bool:
     """Tell whether the Redis server at ``url`` answers PING."""
-    client = redis.Redis.from_url(
+    client = redis_client(
         url, socket_connect_timeout=PROBE_TIMEOUT_S, socket_timeout=PROBE_TIMEOUT_S
     )
     try:
         return bool(client.ping())
-    except redis.RedisError:
+    except (redis.RedisError, redis.exceptions.RedisClusterException):
         return False
     finally:
         client.close()
@@ -400,6 +400,99 @@ class ThrowawayRedis(_Throwaway):
             process.wait()
 
 
+class ThrowawayRedisCluster(_Throwaway):
+    """A private Redis Cluster of three masters on loopback, no replicas, no persistence.
+
+    ``url`` is the app's ``redis+cluster://`` form, naming the first node; every node's
+    cluster state lives in the temporary directory and goes with it.
+    """
+
+    MASTERS = 3
+
+    def __init__(self) -> None:
+        exe, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        if exe is None or cli is None:
+            raise ServerUnavailableError(REDIS_MISSING)
+        self.executable, self.cli = exe, cli
+        self.ports = [free_port() for _ in range(self.MASTERS)]
+        # The cluster bus defaults to port + 10000, which may be taken or past 65535.
+        self.bus_ports = [free_port() for _ in range(self.MASTERS)]
+        self.url = f"redis+cluster://127.0.0.1:{self.ports[0]}"
+        self._tempdir = None
+        self._processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        """Start the nodes, join them into one cluster and wait for ``cluster_state:ok``."""
+        if self._processes:
+            return
+        self._tempdir = _make_tempdir("hireme-redis-cluster-", None)
+        for port, bus_port in zip(self.ports, self.bus_ports, strict=True):
+            self._processes.append(self._start_node(port, bus_port))
+        for port in self.ports:
+            self._wait(lambda port=port: redis_answers(f"redis://127.0.0.1:{port}"),
+                       f"redis-server on port {port} did not start")
+        subprocess.run(
+            [self.cli, "--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
+             "--cluster-replicas", "0", "--cluster-yes"],
+            stdin=subprocess.DEVNULL, capture_output=True, check=True, timeout=START_TIMEOUT_S)
+        self._wait(self._is_ok, "the Redis Cluster did not reach cluster_state:ok")
+        logger.info("throwaway Redis Cluster up at %s", self.url)
+
+    def _start_node(self, port: int, bus_port: int) -> subprocess.Popen[bytes]:
+        assert self._tempdir is not None
+        node_dir = self._tempdir / str(port)
+        node_dir.mkdir()
+        return subprocess.Popen(
+            [self.executable, "--port", str(port), "--dir", str(node_dir), *REDIS_OPTIONS,
+             "--cluster-enabled", "yes", "--cluster-port", str(bus_port),
+             "--cluster-config-file", str(node_dir / "nodes.conf"),
+             "--logfile", str(node_dir / "redis.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _is_ok(self) -> bool:
+        for port in self.ports:
+            client = redis.Redis(port=port, socket_timeout=PROBE_TIMEOUT_S)
+            try:
+                info = client.cluster("info")
+            except redis.RedisError:
+                return False
+            finally:
+                client.close()
+            if info.get("cluster_state") != "ok":
+                return False
+        return True
+
+    def _wait(self, ready: Callable[[], bool], failure: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not ready():
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self._processes):
+                self.stop()
+                raise ServerUnavailableError(failure)
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop every node (SIGTERM, then SIGKILL after 10 s) and reap them."""
+        processes, self._processes = self._processes, []
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def redis_client(url: str, **options: Any) -> redis.Redis:
+    """A blocking client for the tests' own look at Redis: one server, or a cluster for the
+    app's ``redis+cluster://`` URLs (SCAN then covers every master, DEL splits per slot)."""
+    scheme, _, rest = url.partition("://")
+    if scheme.endswith("+cluster"):
+        return cast(redis.Redis, redis.RedisCluster.from_url(
+            f"{scheme.removesuffix('+cluster')}://{rest}", **options))
+    return redis.Redis.from_url(url, **options)
+
+
 @contextlib.contextmanager
 def start_throwaway_postgres() -> Iterator[str]:
     """Run a throwaway PostgreSQL for the block; yield its superuser URL."""
@@ -442,11 +535,15 @@ def postgres_server() -> Iterator[str]:
 def redis_server() -> Iterator[str]:
     """Yield the URL of a Redis server for the tests.
 
-    ``TEST_REDIS_URL`` as given, else the loopback default when it answers PING, else a
-    throwaway server that is stopped afterwards.
+    ``TEST_REDIS_CLUSTER=1``: a throwaway three-master Redis Cluster (its
+    ``redis+cluster://`` URL). Else ``TEST_REDIS_URL`` as given, else the loopback default
+    when it answers PING, else a throwaway server that is stopped afterwards.
     """
     configured = os.environ.get("TEST_REDIS_URL")
-    if configured:
+    if os.environ.get("TEST_REDIS_CLUSTER") == "1":
+        with ThrowawayRedisCluster() as cluster:
+            yield cluster.url
+    elif configured:
         yield configured
     elif redis_answers(DEFAULT_REDIS_URL):
         yield DEFAULT_REDIS_URL

@@ -28,6 +28,7 @@ from sql.db import Database
 from sql.migrate import apply_migrations
 from tasks.feeds import delete_job_posts_txn
 from tasks.work import unit_of_work
+from tests import servers
 from tests.conftest import API, Account, ClientFactory, register
 from tests.explain import plan_nodes, scans
 from tests.servers import ThrowawayRedis, create_database, drop_database
@@ -79,7 +80,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float) -> fl
 
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = servers.redis_client(redis_url, decode_responses=True)
     yield client
     client.close()
 

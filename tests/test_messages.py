@@ -11,10 +11,10 @@ from typing import Any
 
 import psycopg2
 import pytest
-import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 from psycopg2.extensions import make_dsn, parse_dsn
 
+from cache.client import connect
 from service.config import Settings
 from sql import counters
 from sql import messages as message_queries
@@ -333,7 +333,7 @@ async def test_only_the_participants_can_reach_a_conversation(
 # -- unread counts --------------------------------------------------------------------------
 
 async def _delete_test_keys(settings: Settings) -> None:
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = connect(settings.redis_url)
     try:
         keys = [key async for key in client.scan_iter(f"{settings.redis_prefix}*", count=1000)]
         assert keys, "the counts should have been cached before the flush"
