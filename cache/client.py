@@ -29,7 +29,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from cache.epoch import SETTLE_RETRY_SECONDS, EpochDebt
 from cache.keys import EPOCH_TTL_SECONDS, Keys
-from cache.windows import LocalWindows
+from cache.windows import LocalRecentWrites, LocalWindows
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class Cache:
         self.breaker = CircuitBreaker()
         self.debt = EpochDebt()
         self.local_windows = LocalWindows()  # rate limits while Redis is unavailable
+        self.recent_writes = LocalRecentWrites()  # this process's read-your-writes memory
         self.hits = 0
         self.misses = 0
         self._settler: asyncio.Task[None] | None = None

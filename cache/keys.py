@@ -82,6 +82,10 @@ class Keys:
         """The cache epoch a user's home feed was rebuilt under."""
         return f"{self.prefix}{_user(user_id)}:feed:epoch"
 
+    def recent_write(self, user_id: int) -> str:
+        """Present for a few seconds after the user's write: read the primary meanwhile."""
+        return f"{self.prefix}{_user(user_id)}:wrote"
+
     def pattern(self) -> str:
         """Matches every key of this deployment (tests clean up with it)."""
         return f"{self.prefix}*"

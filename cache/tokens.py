@@ -44,6 +44,9 @@ class CachedToken:
     principal: dict[str, Any] | None = None  # None: a miss
     revoked: bool = False
     epoch: str | None = None  # the epoch to fill with; None: Redis unavailable, do not fill
+    # The recent-write marker asked for (cache/recent_writes.py); None: not asked, or Redis
+    # unavailable.
+    wrote_recently: bool | None = None
 
 
 async def get_cached_token(cache: Cache, token_hash_hex: str) -> CachedToken:
@@ -52,11 +55,13 @@ async def get_cached_token(cache: Cache, token_hash_hex: str) -> CachedToken:
     return token
 
 
-async def read_token_with(cache: Cache, token_hash_hex: str, keys: Sequence[VersionedKey]
+async def read_token_with(cache: Cache, token_hash_hex: str, keys: Sequence[VersionedKey],
+                          marker: str | None = None
                           ) -> tuple[CachedToken, list[Cached] | None]:
     """The token's cached principal and, in the same round trip, the versioned ``keys`` the
-    request will read (for the user the token names: see ``service.tokens.user_hint``); the
-    entries are None when Redis is unavailable. A plain pipeline: nothing here needs MULTI."""
+    request will read (for the user the token names: see ``service.tokens.user_hint``) and
+    whether the recent-write ``marker`` is set; the entries are None when Redis is
+    unavailable. A plain pipeline: nothing here needs MULTI."""
     token_key = cache.keys.token(token_hash_hex)
 
     async def read(client: redis.Redis) -> list[str | None]:
@@ -66,6 +71,8 @@ async def read_token_with(cache: Cache, token_hash_hex: str, keys: Sequence[Vers
         for key in keys:
             pipe.get(key.value)
             pipe.get(key.generation)
+        if marker:
+            pipe.exists(marker)
         result: list[str | None] = await pipe.execute()
         return result
 
@@ -73,6 +80,7 @@ async def read_token_with(cache: Cache, token_hash_hex: str, keys: Sequence[Vers
     if raw is None:
         cache.count(hit=False)
         return CachedToken(), None
+    wrote = bool(raw.pop()) if marker else None
     value, epoch = raw[0], raw[1] or ""
     entries = [Cached(unstamp(raw[i], epoch), version_of(epoch, raw[i + 1] or ""))
                for i in range(2, len(raw), 2)]
@@ -80,10 +88,11 @@ async def read_token_with(cache: Cache, token_hash_hex: str, keys: Sequence[Vers
         cache.count(hit=entry.value is not None)
     if value == REVOKED:
         cache.count(hit=True)
-        return CachedToken(revoked=True, epoch=epoch), entries
+        return CachedToken(revoked=True, epoch=epoch, wrote_recently=wrote), entries
     payload = unstamp(value, epoch)
     cache.count(hit=payload is not None)
-    return CachedToken(json.loads(payload) if payload else None, epoch=epoch), entries
+    return CachedToken(json.loads(payload) if payload else None, epoch=epoch,
+                       wrote_recently=wrote), entries
 
 
 async def fill_cached_token(cache: Cache, token_hash_hex: str, epoch: str,

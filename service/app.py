@@ -56,7 +56,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         acquire_timeout=settings.db_acquire_timeout,
         statement_timeout=settings.statement_timeout,
     )
-    database = open_database(settings.database_url, settings.database_replica_urls, config)
+    database = open_database(settings.database_url, settings.database_replica_urls, config,
+                             settings.replica_max_lag_seconds)
     await database.open()
     app[DATABASE] = database
     yield

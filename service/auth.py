@@ -9,6 +9,7 @@ from service.appkeys import BACKENDS, CACHE, DATABASE
 from service.authn import authenticate
 from service.email_tokens import reset_password_with_token, verify_email_with_token
 from service.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
+from service.freshness import WROTE_AS
 from service.limits import enforce_auth_limit
 from service.passwords import hash_password, needs_rehash, verify_password
 from service.responses import from_row, json_answer, no_content, read_body
@@ -44,6 +45,7 @@ async def register(request: web.Request) -> web.Response:
             last_name=body.last_name, role=body.role)
         if user is None:
             raise Conflict("This email is already registered.")
+        request[WROTE_AS] = user["id"]  # the new account's first reads see it
         token, token_hash = new_auth_token(user["id"])
         await tokens.insert_auth_token_txn(cur, token_hash, user["id"])
         await tokens.insert_email_token_txn(cur, verify_hash, user["id"], "verify_email",

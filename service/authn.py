@@ -13,6 +13,7 @@ from cache.tokens import CachedToken, fill_cached_token, read_token_with
 from cache.versioned import Cached
 from service.appkeys import CACHE, DATABASE
 from service.errors import Forbidden, Unauthorized
+from service.freshness import follow_own_writes, marker_to_read
 from service.limits import enforce_write_limit
 from service.tokens import MAX_TOKEN_LENGTH, hash_token, user_hint
 from sql.tokens import get_token_principal, touch_auth_token
@@ -55,9 +56,12 @@ async def authenticate_reading(request: web.Request, reads: ReadsOf | None
     token_hash = hash_token(token)
     hint = user_hint(token)
     keys = [value.key for value in reads(hint)] if reads and hint else []
-    cached, entries = await read_token_with(request.app[CACHE], token_hash.hex(), keys)
+    cached, entries = await read_token_with(request.app[CACHE], token_hash.hex(), keys,
+                                            marker_to_read(request, hint))
     principal = await _principal_of(request, token_hash, cached)
     request[PRINCIPAL_KEY] = principal
+    await follow_own_writes(request, principal.user_id,
+                            cached.wrote_recently if principal.user_id == hint else None)
     if request.method not in SAFE_METHODS:
         await enforce_write_limit(request, principal.user_id)
     return principal, (entries if keys and principal.user_id == hint else None)

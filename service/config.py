@@ -41,6 +41,7 @@ class RateLimit:
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     database_replica_urls: tuple[str, ...] = ()
+    replica_max_lag_seconds: float = 5.0
     redis_url: str = DEFAULT_REDIS_URL
     redis_prefix: str = DEFAULT_REDIS_PREFIX
     bind: str = "127.0.0.1"
@@ -153,6 +154,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DATABASE_REPLICA_URLS", "database_replica_urls",
              _url_list("postgresql", "postgres"), "",
              "comma-separated read replicas for slightly stale reads; empty: primary only"),
+    Variable("REPLICA_MAX_LAG_SECONDS", "replica_max_lag_seconds", _non_negative_float, "5",
+             "a replica further behind the primary gets no reads until it catches up; also "
+             "how long a user's reads stay on the primary after their own write"),
     Variable("REDIS_URL", "redis_url",
              _url("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"),
              DEFAULT_REDIS_URL, "Redis for cache, rate limits, feeds; redis+cluster://host:port "

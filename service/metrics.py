@@ -59,6 +59,8 @@ class Instruments:
     skipped: Counter
     lost_leases: Counter
     cache_lookups: Counter
+    replica_lag: Gauge
+    replica_healthy: Gauge
 
 
 @functools.cache
@@ -91,6 +93,15 @@ def instruments() -> Instruments:
                             "Deliveries dropped because another process took the row over"),
         cache_lookups=Counter("hireme_cache_lookups_total",
                               "Cache lookups, by cache and result", ["cache", "result"]),
+        # Each worker measures every replica itself; the worst figure is the one to see.
+        replica_lag=Gauge("hireme_db_replica_lag_seconds",
+                          "How far each read replica is behind the primary, as last checked "
+                          "(0: it has replayed all the primary had written)", ["pool"],
+                          multiprocess_mode="livemax"),
+        replica_healthy=Gauge("hireme_db_replica_healthy",
+                              "1 while a replica gets reads (answering, lag within "
+                              "REPLICA_MAX_LAG_SECONDS), else 0", ["pool"],
+                              multiprocess_mode="livemin"),
     )
     made.start_time.set(_process_start_time())
     return made
@@ -139,6 +150,9 @@ class MetricsExporter:
             made.pool_connections.labels(name, "size").set(pool.size)
             made.pool_connections.labels(name, "in_use").set(pool.in_use)
             made.pool_connections.labels(name, "free").set(pool.size - pool.in_use)
+        for replica in self.database.replica_set.replicas:
+            made.replica_lag.labels(replica.name).set(replica.lag_seconds)
+            made.replica_healthy.labels(replica.name).set(1 if replica.healthy else 0)
         made.queue_depth.set(self.queue.depth)
         stats = self.queue.stats
         for outcome in ("sent", "retried", "dead"):

@@ -15,6 +15,7 @@ from aiohttp.typedefs import Handler
 from service.appkeys import SETTINGS
 from service.authn import PRINCIPAL_KEY
 from service.errors import BY_STATUS, ApiError, BadRequest, Unavailable
+from service.freshness import note_own_write
 from service.metrics import UNMATCHED, record_request
 from service.protocol import MAX_HEADER_BYTES
 from service.responses import json_answer
@@ -39,7 +40,8 @@ class RequestIdFilter(logging.Filter):
 async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Everything every request needs, in one layer (each layer costs a call per request):
     its id, CORS, the contract's error shape, the timeout, ``no-store`` for answers to
-    credentialed requests, then one access-log line and the request metrics."""
+    credentialed requests, the writer's read-your-writes marker (service/freshness.py), then
+    one access-log line and the request metrics."""
     started = time.perf_counter()
     request_id = _request_id(request)
     request_id_var.set(request_id)
@@ -52,6 +54,8 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
             response: web.StreamResponse = _preflight_answer()
         else:
             response = await _answer_or_error(request, handler, settings.request_timeout)
+            principal = request.get(PRINCIPAL_KEY)
+            await note_own_write(request, principal.user_id if principal else None)
         status = response.status
         _add_headers(request, response, request_id, allowed_origin)
         return response

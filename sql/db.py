@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -21,7 +20,11 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extras
 
+from sql.replicas import Replica, ReplicaSet, pin_reads_to_primary, reads_pinned
+
 log = logging.getLogger(__name__)
+
+DEFAULT_MAX_LAG_SECONDS = 5.0
 
 Row = dict[str, Any]
 Params = Mapping[str, Any] | None
@@ -38,6 +41,8 @@ UniqueViolation = psycopg2.errors.UniqueViolation
 ForeignKeyViolation = psycopg2.errors.ForeignKeyViolation
 CheckViolation = psycopg2.errors.CheckViolation
 QueryCanceled = psycopg2.errors.QueryCanceled
+# A replica cancels a query whose rows replay must remove ("conflict with recovery").
+RecoveryConflict = psycopg2.errors.SerializationFailure
 
 
 class DatabaseUnavailable(Exception):
@@ -156,24 +161,38 @@ class Pool:
 
 
 class Database:
-    """The primary pool plus optional replicas for reads that may be slightly stale."""
+    """The primary pool plus optional replicas for reads that may be slightly stale.
 
-    def __init__(self, primary: Pool, replicas: Sequence[Pool] = ()) -> None:
+    A ``stale_ok`` read goes to a healthy replica (sql/replicas.py) unless the current
+    task is pinned to the primary (read-your-writes): every write pins the rest of its task
+    (request), so a handler never reads a replica that lacks what it just wrote. Everything
+    else, and every read while no replica is healthy, goes to the primary.
+    """
+
+    def __init__(self, primary: Pool, replicas: Sequence[Pool] = (),
+                 max_lag_seconds: float = DEFAULT_MAX_LAG_SECONDS) -> None:
         self.primary = primary
-        self.replicas = list(replicas)
+        self.replica_set = ReplicaSet(replicas, max_lag_seconds)
+
+    @property
+    def replicas(self) -> list[Pool]:
+        return [replica.pool for replica in self.replica_set.replicas]
 
     async def open(self) -> None:
         for pool in (self.primary, *self.replicas):
             await pool.open()
+        await self.replica_set.start(self.primary)
 
     async def close(self) -> None:
+        await self.replica_set.stop()
         for pool in (self.primary, *self.replicas):
             await pool.close()
 
-    def _reader(self, stale_ok: bool) -> Pool:
-        if stale_ok and self.replicas:
-            return random.choice(self.replicas)
-        return self.primary
+    def _reader(self, stale_ok: bool) -> Replica | None:
+        """The replica to read from, or None for the primary."""
+        if not stale_ok or reads_pinned():
+            return None
+        return self.replica_set.pick()
 
     @asynccontextmanager
     async def transaction(self, name: str) -> AsyncIterator[Cursor]:
@@ -186,6 +205,7 @@ class Database:
                 await _rollback_quietly(cur, name)
                 raise
             await cur.execute("COMMIT")
+        pin_reads_to_primary()  # the rest of this request reads what it just wrote
 
     async def fetch_one(self, query: str, params: Params = None, *,
                         stale_ok: bool = False) -> Row | None:
@@ -201,29 +221,43 @@ class Database:
 
     async def fetch_one_write(self, query: str, params: Params = None) -> Row | None:
         """One autocommit statement on the primary (e.g. UPDATE … RETURNING), never retried."""
+        pin_reads_to_primary()
         async with self.primary.cursor() as cur:
             return await cur.fetch_one(query, params)
 
     async def fetch_all_write(self, query: str, params: Params = None) -> list[Row]:
+        pin_reads_to_primary()
         async with self.primary.cursor() as cur:
             return await cur.fetch_all(query, params)
 
     async def execute(self, query: str, params: Params = None) -> int:
         """One autocommit statement on the primary; returns the row count."""
+        pin_reads_to_primary()
         async with self.primary.cursor() as cur:
             await cur.execute(query, params)
             return cur.rowcount
 
     async def _read(self, run: Any, stale_ok: bool) -> Any:
+        replica = self._reader(stale_ok)
+        if replica is not None:
+            try:
+                async with replica.pool.cursor() as cur:
+                    return await run(cur)
+            except DatabaseUnavailable:
+                # Down since the last health check: the primary answers this read, and
+                # the replica gets no more until a check finds it healthy.
+                self.replica_set.mark_down(replica)
+            except RecoveryConflict:
+                log.info("read cancelled by a recovery conflict on %s; reading the primary",
+                         replica.name)
         # aiopg does not ping pooled connections: after a PostgreSQL restart the first query
         # on a stale connection fails. A read is safe to retry once on a fresh connection.
-        pool = self._reader(stale_ok)
         try:
-            async with pool.cursor() as cur:
+            async with self.primary.cursor() as cur:
                 return await run(cur)
         except DatabaseUnavailable:
             log.info("read failed on a stale connection; retrying once")
-        async with pool.cursor() as cur:
+        async with self.primary.cursor() as cur:
             return await run(cur)
 
 
@@ -234,5 +268,7 @@ async def _rollback_quietly(cur: Cursor, name: str) -> None:
         log.warning("rollback of transaction %s failed", name, exc_info=True)
 
 
-def open_database(primary_url: str, replica_urls: Sequence[str], config: PoolConfig) -> Database:
-    return Database(Pool(primary_url, config), [Pool(url, config) for url in replica_urls])
+def open_database(primary_url: str, replica_urls: Sequence[str], config: PoolConfig,
+                  max_lag_seconds: float = DEFAULT_MAX_LAG_SECONDS) -> Database:
+    return Database(Pool(primary_url, config), [Pool(url, config) for url in replica_urls],
+                    max_lag_seconds)

@@ -324,6 +324,28 @@ class ThrowawayPostgres(_Throwaway):
             )
 
 
+class ThrowawayReplica(ThrowawayPostgres):
+    """A streaming replica of a running throwaway primary, on a port of its own.
+
+    The first ``start()`` copies the primary with ``pg_basebackup -R`` (which writes
+    ``primary_conninfo`` and ``standby.signal``); initdb's pg_hba already trusts replication
+    connections from loopback and PostgreSQL's defaults (``wal_level=replica``,
+    ``max_wal_senders=10``) allow them. Stop and start it like the primary.
+    """
+
+    def __init__(self, primary: ThrowawayPostgres) -> None:
+        super().__init__()
+        self.primary = primary
+
+    def _initdb(self) -> None:
+        self._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(self.primary.port),
+                  "-U", "postgres", "-D", str(self.datadir), "-R", "-X", "stream",
+                  "-c", "fast", "--no-sync")
+        with (self.datadir / "postgresql.conf").open("a") as conf:  # later lines win
+            conf.write(f"\n# hireme test replica\nport = {self.port}\n"
+                       f"unix_socket_directories = '{self.datadir.parent}'\n")
+
+
 class ThrowawayRedis(_Throwaway):
     """A private redis-server without persistence, for tests that stop it.
 
