@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -288,7 +288,7 @@ class CountingSmtpSink(SmtpSink):
 MAIL_FROM = "hireme <no-reply@hireme.test>"
 
 
-def password_reset_email(row_id: int, to: str) -> EmailMessage:
+def password_reset_email(row_id: int, to: str) -> Message:
     return render_email("password_reset", {"first_name": "Ada", "reset_url": "http://x/r"},
                         to=to, mail_from=MAIL_FROM,
                         message_id=outbox_message_id(row_id, MAIL_FROM), unsubscribe_url=None)
