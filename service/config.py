@@ -156,7 +156,7 @@ VARIABLES: tuple[Variable, ...] = (
              "comma-separated read replicas for slightly stale reads; empty: primary only"),
     Variable("REPLICA_MAX_LAG_SECONDS", "replica_max_lag_seconds", _non_negative_float, "5",
              "a replica further behind the primary gets no reads until it catches up; also "
-             "how long a user's reads stay on the primary after their own write"),
+             "how long (plus 3 s) a user's reads stay on the primary after their own write"),
     Variable("REDIS_URL", "redis_url",
              _url("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"),
              DEFAULT_REDIS_URL, "Redis for cache, rate limits, feeds; redis+cluster://host:port "
