@@ -21,6 +21,8 @@ UNREAD_COUNT_TTL_SECONDS = 300
 FEED_TTL_SECONDS = 3600
 # A user's own account answer; invalidated by every write that changes it.
 OWN_USER_TTL_SECONDS = 300
+# A user's open live streams (cache/live.py); renewed while any of them stays open.
+LIVE_STREAMS_TTL_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,15 @@ class Keys:
     def feed_epoch(self, user_id: int) -> str:
         """The cache epoch a user's home feed was rebuilt under."""
         return f"{self.prefix}feed:{user_id}:epoch"
+
+    def live_channel(self) -> str:
+        """The one pub/sub channel every worker process listens on for live events."""
+        return f"{self.prefix}live"
+
+    def live_streams(self, user_id: int) -> str:
+        """A user's open live streams (sorted set of stream ids by opening time). The braces
+        are a Redis Cluster hash tag: a user's keys stay on one slot."""
+        return f"{self.prefix}live:{{u:{user_id}}}:streams"
 
     def pattern(self) -> str:
         """Matches every key of this deployment (tests clean up with it)."""
