@@ -1,4 +1,5 @@
-"""``python -m bench.micro``: the per-request Python steps on their own, in microseconds.
+"""``python -m bench.micro``: the per-request (and per-delivery) Python steps on their own,
+in microseconds.
 
 wrk figures on a shared 2-core machine move by tens of percent from run to run; a step that
 every request takes (decoding its query or body) is measured here alone, in-process, where a
@@ -12,6 +13,8 @@ from collections.abc import Callable
 
 from service.job_schemas import JobCreate, JobsQuery
 from service.validation import decode_body, decode_query
+from tasks.email import Envelope
+from tasks.mail_render import outbox_message_id, render_email
 
 JOB_BODY = (b'{"title": "Senior engineer", "description": "Build the platform.", '
             b'"location": "Nassau", "category": "engineering", "employment_type": "full_time", '
@@ -20,6 +23,13 @@ STEPS: dict[str, Callable[[], object]] = {
     "decode_query(JobsQuery), 3 parameters": lambda: decode_query(
         {"category": "engineering", "location": "Nassau", "limit": "20"}, JobsQuery),
     "decode_body(JobCreate), 8 fields": lambda: decode_body(JOB_BODY, JobCreate),
+    "an application email rendered and turned into wire bytes": lambda: Envelope.of(
+        render_email("application_received",
+                     {"first_name": "Ada", "applicant_name": "Grace Hopper",
+                      "job_title": "Compiler engineer", "url": "https://hireme.example/jobs/1"},
+                     to="ada@example.com", mail_from="hireme <no-reply@hireme.example>",
+                     message_id=outbox_message_id(1, "no-reply@hireme.example"),
+                     unsubscribe_url="https://hireme.example/api/v1/email/unsubscribe?t=x")),
 }
 
 

@@ -19,10 +19,12 @@ that old.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -35,10 +37,12 @@ from tasks.background import cancel_until_done
 from tasks.queue import DeliveryQueue
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+    from prometheus_client import Counter, Gauge, Histogram
+    from prometheus_client.metrics_core import Metric
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SYNC_SECONDS = 5.0
+READ_ATTEMPTS = 5  # listings of the worker files one scrape may take
 UNMATCHED = "unmatched"  # the route label of a path no route matches: never the raw path
 OTHER_METHOD = "other"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -201,20 +205,51 @@ def render() -> tuple[bytes, str]:
     """Every worker's figures merged when under run.py serve, else this process's."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    return generate_latest(merged_registry()), CONTENT_TYPE_LATEST
+    return generate_latest(_Snapshot(merged_families())), CONTENT_TYPE_LATEST
 
 
-def merged_registry() -> CollectorRegistry:
-    """The registry a scrape reads: every worker's files merged under run.py serve, else this
-    process's own (the admin dashboard samples the same figures)."""
-    from prometheus_client import REGISTRY, CollectorRegistry
+def merged_families() -> list[Metric]:
+    """Every worker's figures merged when under run.py serve, else this process's (a scrape
+    and the admin dashboard's samples read the same).
+
+    Workers come and go while a scrape reads their files: a new worker's file is empty for a
+    moment after it is created (it has nothing to add yet, so it is left out), and the
+    supervisor removes an exited worker's gauge files, maybe between the listing and the
+    read (then the scrape lists the files again).
+    """
+    from prometheus_client import REGISTRY
     from prometheus_client.multiprocess import MultiProcessCollector
 
-    if not os.environ.get(MULTIPROC_ENV):
-        return REGISTRY
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return registry
+    directory = os.environ.get(MULTIPROC_ENV)
+    if not directory:
+        return list(REGISTRY.collect())
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            return list(MultiProcessCollector.merge(  # type: ignore[no-untyped-call]
+                _written_files(Path(directory)), accumulate=True))
+        except FileNotFoundError:
+            if attempt == READ_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _written_files(directory: Path) -> list[str]:
+    files = []
+    for path in directory.glob("*.db"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_size > 0:
+                files.append(str(path))
+    return files
+
+
+class _Snapshot:
+    """Families already collected, in the shape ``generate_latest`` reads."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families
 
 
 def mark_process_dead(pid: int) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -110,21 +111,47 @@ async def renew_lease(db: Database, row_id: int, lease: datetime,
     return None if value is None else value["locked_until"]
 
 
-FINISH = """
-    UPDATE outbox
-    SET status = %(status)s, last_error = %(error)s, locked_until = NULL,
-        sent_at = CASE WHEN %(status)s = 'sent' THEN now() END,
-        next_attempt_at = now() + make_interval(secs => %(delay_seconds)s)
-    WHERE id = %(id)s AND status = 'sending' AND locked_until = %(lease)s
+@dataclass(frozen=True)
+class Finish:
+    """One attempt's result, recorded only while ``lease`` still proves the row is ours."""
+
+    id: int
+    lease: datetime
+    status: str
+    error: str | None = None
+    delay_seconds: float = 0.0
+
+
+# Many attempts' results in one statement. Rows go in id order so two statements that touch
+# the same rows lock them in the same order.
+FINISH_MANY = """
+    UPDATE outbox o
+    SET status = f.status, last_error = f.error, locked_until = NULL,
+        sent_at = CASE WHEN f.status = 'sent' THEN now() END,
+        next_attempt_at = now() + make_interval(secs => f.delay_seconds)
+    FROM unnest(%(ids)s::bigint[], %(leases)s::timestamptz[], %(statuses)s::text[],
+                %(errors)s::text[], %(delays)s::float8[])
+         AS f(id, lease, status, error, delay_seconds)
+    WHERE o.id = f.id AND o.status = 'sending' AND o.locked_until = f.lease
+    RETURNING o.id
 """
+
+
+async def finish_outbox_rows(db: Database, finishes: Sequence[Finish]) -> set[int]:
+    """Record attempts' results; the ids recorded (a row whose lease we lost is not)."""
+    ordered = sorted(finishes, key=lambda finish: finish.id)
+    rows = await db.fetch_all_write(FINISH_MANY, {
+        "ids": [f.id for f in ordered], "leases": [f.lease for f in ordered],
+        "statuses": [f.status for f in ordered], "errors": [f.error for f in ordered],
+        "delays": [f.delay_seconds for f in ordered]})
+    return {row["id"] for row in rows}
 
 
 async def finish_outbox_row(db: Database, row_id: int, lease: datetime, status: str,
                             error: str | None = None, delay_seconds: float = 0) -> bool:
-    """Record the attempt's result, only while we still hold the lease; False if we lost it."""
-    count = await db.execute(FINISH, {"id": row_id, "lease": lease, "status": status,
-                                      "error": error, "delay_seconds": delay_seconds})
-    return count == 1
+    """Record one attempt's result, only while we still hold the lease; False if we lost it."""
+    finish = Finish(row_id, lease, status, error, delay_seconds)
+    return row_id in await finish_outbox_rows(db, [finish])
 
 
 EXTEND_LEASE = """

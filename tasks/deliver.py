@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from email.message import EmailMessage
+from email.mime.multipart import MIMEMultipart
 from typing import Any
 
 import jinja2
@@ -93,7 +93,7 @@ class Deliverer:
         return {**extra, "jobs": jobs, "alert_url": f"{base}/job_alerts"}
 
     def render(self, outbox_id: int, email_type: str, row: Row,
-               extra: dict[str, Any]) -> EmailMessage:
+               extra: dict[str, Any]) -> MIMEMultipart:
         unsubscribe = None
         if email_type not in ACCOUNT_EMAIL_TYPES:
             token = make_unsubscribe_token(self.settings.secret_key, row["user_id"], email_type,

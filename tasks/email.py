@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.generator import BytesGenerator
+from email.message import Message
+from email.policy import compat32
+from email.utils import parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
@@ -35,6 +39,9 @@ MAX_IDLE_SECONDS = 10.0
 MAX_MESSAGES_PER_CONNECTION = 100  # some servers limit messages per session
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+# Messages are built with the compat32 classes (tasks/mail_render.py) and written the same way:
+# headers as stored, non-ASCII ones as encoded words, long ones folded at spaces.
+WIRE_POLICY = compat32.clone(linesep="\r\n")
 
 # Failures of the server or of our setup, not of the message: retried whatever the code.
 NOT_ABOUT_THE_MESSAGE: tuple[type[Exception], ...] = (
@@ -80,6 +87,26 @@ def parse_smtp_url(url: str) -> SmtpServer:
     )
 
 
+@dataclass(frozen=True)
+class Envelope:
+    """What goes on the wire: the SMTP envelope and the message's bytes."""
+
+    sender: str
+    recipients: list[str]
+    data: bytes
+
+    @classmethod
+    def of(cls, message: Message) -> Envelope:
+        return cls(sender=parseaddr(message["From"])[1], recipients=[message["To"]],
+                   data=to_wire(message))
+
+
+def to_wire(message: Message) -> bytes:
+    buffer = io.BytesIO()
+    BytesGenerator(buffer, policy=WIRE_POLICY).flatten(message)
+    return buffer.getvalue()
+
+
 @dataclass
 class _Connection:
     smtp: aiosmtplib.SMTP
@@ -99,7 +126,7 @@ class EmailSender:
             log.warning("SMTP credentials for %s will be sent without TLS",
                         self.server.hostname)
 
-    async def send(self, message: EmailMessage) -> Outcome:
+    async def send(self, message: Message) -> Outcome:
         try:
             async with asyncio.timeout(self.timeout):
                 refused = await self._send(message)
@@ -127,20 +154,22 @@ class EmailSender:
         for connection in idle:
             await _quit(connection.smtp)
 
-    async def _send(self, message: EmailMessage) -> dict[str, aiosmtplib.SMTPResponse]:
+    async def _send(self, message: Message) -> dict[str, aiosmtplib.SMTPResponse]:
+        envelope = Envelope.of(message)
         reused = self._take_idle()
         if reused is not None:
             try:
-                return await self._send_on(reused, message)
+                return await self._send_on(reused, envelope)
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
                 pass  # the server dropped it while idle: once more, on a fresh connection
-        return await self._send_on(await self._connect(), message)
+        return await self._send_on(await self._connect(), envelope)
 
     async def _send_on(self, connection: _Connection,
-                       message: EmailMessage) -> dict[str, aiosmtplib.SMTPResponse]:
+                       envelope: Envelope) -> dict[str, aiosmtplib.SMTPResponse]:
         reusable = False
         try:
-            refused, _ = await connection.smtp.send_message(message)
+            refused, _ = await connection.smtp.sendmail(envelope.sender, envelope.recipients,
+                                                        envelope.data)
             reusable = True
             return refused
         except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException) as error:
@@ -217,7 +246,7 @@ def _shorten(text: str) -> str:
     return one_line[: MAX_REASON_LENGTH - 1] + "…"
 
 
-def _log_outcome(message: EmailMessage, outcome: Outcome) -> None:
+def _log_outcome(message: Message, outcome: Outcome) -> None:
     # The recipient address is personal data: the Message-ID is enough to find the row.
     if outcome.status == "sent":
         log.info("email %s (%s) sent", message["Message-ID"], message["X-Hireme-Type"])

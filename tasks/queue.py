@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Any
 
 from sql.db import Database
 from sql.outbox import (
+    Finish,
     claim_due_outbox_rows,
     claim_outbox_row,
     finish_outbox_row,
@@ -33,6 +35,7 @@ from sql.outbox import (
 )
 from tasks.background import cancel_until_done
 from tasks.outcome import Outcome
+from tasks.recorder import ResultRecorder
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,10 @@ QUEUE_SIZE = 10_000
 CLAIM_AHEAD_PER_WORKER = 2  # the sweeper claims no more than workers can start soon
 MAX_RETRY_DELAY_SECONDS = 3600.0
 PRUNE_EVERY_SECONDS = 3600.0
+# A claim that has waited less than this share of its lease still has more of it left than a
+# send may take (30 s of the default 60 s): it goes out on the lease it has, without a renewal
+# round trip. One that waited longer is renewed first, or dropped if another process took it.
+FRESH_LEASE_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,10 @@ class Claim:
     attempts: int
     lease: datetime
     created_at: datetime
+    claimed_at: float = field(default_factory=time.monotonic)
+
+    def is_fresh(self, lease_seconds: float) -> bool:
+        return time.monotonic() - self.claimed_at < lease_seconds * FRESH_LEASE_SHARE
 
 
 @dataclass
@@ -95,6 +106,7 @@ class DeliveryQueue:
         self.config = config
         self.deliver: Deliver | None = None
         self.stats = DeliveryStats()
+        self.recorder = ResultRecorder(db)
         self._queue: asyncio.Queue[int | Claim] = asyncio.Queue(QUEUE_SIZE)
         self._waiting: set[int] = set()  # ids in the local queue, so sweeps add no duplicates
         self._held: set[int] = set()  # rows claimed by the sweeper, waiting for a worker
@@ -140,6 +152,7 @@ class DeliveryQueue:
             _, late = await asyncio.wait(self._workers, timeout=self.config.grace_seconds)
             for task in late:
                 await cancel_until_done(task)
+        await self.recorder.close()
 
     async def _release_queued(self) -> None:
         """Rows claimed but not started go back to pending at once, for other processes."""
@@ -174,13 +187,15 @@ class DeliveryQueue:
             item = Claim(**row)
         else:
             self._held.discard(item.id)
-            # It may have waited in the queue past its lease: renew it, or drop it if another
-            # process has taken the row over, so a row is never sent on a stale claim.
-            lease = await renew_lease(self.db, item.id, item.lease, self.config.lease_seconds)
-            if lease is None:
-                self.stats.lost_leases += 1
-                return
-            item.lease = lease
+            if not item.is_fresh(self.config.lease_seconds):
+                # It may have waited in the queue past its lease: renew it, or drop it if
+                # another process took the row over, so a row is never sent on a stale claim.
+                lease = await renew_lease(self.db, item.id, item.lease,
+                                          self.config.lease_seconds)
+                if lease is None:
+                    self.stats.lost_leases += 1
+                    return
+                item.lease = lease
         assert self.deliver is not None, "start() sets the deliverer"
         try:
             outcome = await self.deliver(item)
@@ -205,8 +220,8 @@ class DeliveryQueue:
                 status = "pending"
                 delay = retry_delay(claim.attempts, self.config.retry_base_seconds,
                                     outcome.retry_after)
-        kept = await finish_outbox_row(self.db, claim.id, claim.lease, status,
-                                       outcome.reason or None, delay)
+        kept = await self.recorder.record(Finish(claim.id, claim.lease, status,
+                                                 outcome.reason or None, delay))
         if not kept:
             self.stats.lost_leases += 1
             log.warning("outbox row %s: lease lost before recording %s", claim.id, status)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -12,10 +12,11 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from service.appkeys import BACKENDS, DELIVERIES
 from service.config import Settings
 from sql.db import Database
-from sql.outbox import CLAIM_DUE
+from sql.outbox import CLAIM_DUE, Finish
 from tasks.email import EmailSender
 from tasks.mail_render import outbox_message_id, render_email
 from tasks.notify import Event, notify_txn
+from tasks.recorder import ResultRecorder
 from tasks.work import unit_of_work
 from tests.conftest import API, ClientFactory, register
 from tests.smtp_sink import SmtpSink, _Handler, _TrackedSMTP
@@ -287,7 +288,7 @@ class CountingSmtpSink(SmtpSink):
 MAIL_FROM = "hireme <no-reply@hireme.test>"
 
 
-def password_reset_email(row_id: int, to: str) -> EmailMessage:
+def password_reset_email(row_id: int, to: str) -> Message:
     return render_email("password_reset", {"first_name": "Ada", "reset_url": "http://x/r"},
                         to=to, mail_from=MAIL_FROM,
                         message_id=outbox_message_id(row_id, MAIL_FROM), unsubscribe_url=None)
@@ -339,3 +340,29 @@ async def test_claiming_a_batch_reads_the_batch_not_the_whole_backlog(db: Databa
     assert plan[0]["Plan"]["Actual Rows"] == 8  # claimed
     assert all(rows <= 8 for rows in read.values()), read
     assert not [node for node in nodes if node["Node Type"] == "Sort"]
+
+
+async def test_results_ready_together_are_recorded_in_one_statement_each_only_under_its_lease(
+        db: Database):
+    """Workers finishing at the same time share one UPDATE; a row whose lease another process
+    took over keeps that process's state, and its worker hears it lost the row."""
+    rows = await db.fetch_all("""
+        INSERT INTO outbox (kind, payload, idempotency_key, status, attempts, locked_until)
+        SELECT 'email', '{}', 'together:' || g, 'sending', 1, now() + interval '1 minute'
+        FROM generate_series(1, 10) g
+        RETURNING id, locked_until""")
+    stolen = rows[-1]
+    await db.execute("UPDATE outbox SET locked_until = locked_until + interval '1 second' "
+                     "WHERE id = %(id)s", {"id": stolen["id"]})
+    recorder = ResultRecorder(db)
+    outcomes = ["sent"] * 8 + ["pending", "sent"]
+    kept = await asyncio.gather(*[
+        recorder.record(Finish(row["id"], row["locked_until"], status, delay_seconds=30))
+        for row, status in zip(rows, outcomes, strict=True)])
+    assert kept == [True] * 9 + [False]
+    assert recorder.statements == 1
+    assert await outbox_statuses(db) == ["sent"] * 8 + ["pending", "sending"]
+    retry_in = await db.fetch_value(
+        "SELECT extract(epoch FROM next_attempt_at - now()) FROM outbox WHERE id = %(id)s",
+        {"id": rows[8]["id"]})
+    assert 25 < retry_in <= 30

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import email
 import itertools
 import re
 from collections.abc import AsyncIterator
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from email.policy import default
 from typing import Any
 
 import jinja2
 import pytest
 
 from service.config import Settings
-from tasks.email import EmailSender, parse_smtp_url
+from tasks.email import EmailSender, parse_smtp_url, to_wire
 from tasks.mail_render import EMAIL_TYPES, outbox_message_id, render_email
 from tasks.unsubscribe import (
     UnsubscribeTarget,
@@ -59,17 +61,25 @@ UNSUBSCRIBABLE = {"application_received", "application_status", "job_closed", "m
 
 
 def render(email_type: str, message_id: str = "<outbox-1@hireme.test>",
-           **overrides: Any) -> EmailMessage:
+           **overrides: Any) -> Message:
     return render_email(email_type, {**CONTEXTS[email_type], **overrides}, to=TO,
                         mail_from=MAIL_FROM, message_id=message_id,
                         unsubscribe_url=UNSUBSCRIBE)
 
 
-def parts(message: EmailMessage) -> tuple[str, str]:
+def parts(message: Message) -> tuple[str, str]:
+    """The text and HTML parts as a mail client reads them from the wire."""
+    if not isinstance(message, EmailMessage):
+        message = email.message_from_bytes(to_wire(message), policy=default)
+        assert isinstance(message, EmailMessage)
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
     assert isinstance(text, EmailMessage) and isinstance(html, EmailMessage)
-    return str(text.get_content()), str(html.get_content())
+    return _lines(text.get_content()), _lines(html.get_content())
+
+
+def _lines(content: str) -> str:
+    return content.replace("\r\n", "\n")
 
 
 @pytest.fixture

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from service import metrics
 from service.appkeys import CACHE, DELIVERIES
 from tests.conftest import API, Account
 from tests.processes import Server, start_server, stop_server, wait_until_healthy
@@ -169,3 +172,43 @@ async def wait_for(condition: Callable[[], Any], timeout: float = 20) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.05)
+
+
+def test_a_scrape_while_an_exited_workers_files_are_removed_still_answers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The supervisor removes an exited worker's gauge files while another worker may be
+    between listing the files and reading them: the scrape lists them again, never a 500."""
+    monkeypatch.setenv(metrics.MULTIPROC_ENV, str(tmp_path))
+    _write_metric(tmp_path / "counter_1.db", REQUESTS)  # a worker that stays up throughout
+    # Another process, as the supervisor and the workers are: a thread here would hold a new
+    # file empty for a whole GIL switch interval, which no real worker does.
+    churn = multiprocessing.get_context("fork").Process(target=_workers_come_and_go,
+                                                         args=(tmp_path, 200))
+    churn.start()
+    try:
+        scrapes = 0
+        while churn.is_alive() or scrapes < 10:
+            body, _ = metrics.render()
+            assert REQUESTS.encode() in body
+            scrapes += 1
+    finally:
+        churn.join()
+    assert churn.exitcode == 0
+
+
+def _workers_come_and_go(directory: Path, restarts: int) -> None:
+    """Each restart: a new worker's files appear, then it exits and the supervisor removes its
+    gauge file (its counter file stays), a few hundred times a second."""
+    for pid in range(100_000, 100_000 + restarts):
+        _write_metric(directory / f"gauge_livesum_{pid}.db", "hireme_delivery_queue_depth")
+        _write_metric(directory / f"counter_{pid}.db", REQUESTS)
+        metrics.mark_process_dead(pid)
+        time.sleep(0.002)
+
+
+def _write_metric(path: Path, name: str) -> None:
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    stored = MmapedDict(str(path))
+    stored.write_value(mmap_key(name, name, [], [], name), 1.0, 0.0)
+    stored.close()

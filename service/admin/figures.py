@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from service.appkeys import DATABASE
-from service.metrics import METRICS, merged_registry
+from service.metrics import METRICS, merged_families
 from sql.db import Database, DatabaseUnavailable
 from sql.figures import insert_samples
 from tasks.background import cancel_until_done
@@ -60,7 +60,7 @@ class Reading:
 def read_figures() -> Reading:
     sums: dict[str, float] = defaultdict(float)
     buckets: dict[float, float] = defaultdict(float)
-    for family in merged_registry().collect():
+    for family in merged_families():
         for sample in family.samples:
             labels = sample.labels
             if sample.name == "hireme_http_requests_total":
