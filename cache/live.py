@@ -122,11 +122,13 @@ class Subscription:
         self._task = asyncio.create_task(self._run(), name="live-subscription")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.client.aclose()
+        task = self._task
+        while task is not None and not task.done():  # a read may swallow one cancel
+            task.cancel()
+            await asyncio.wait([task], timeout=0.1)
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(1):
+                await self.client.aclose()
 
     async def _run(self) -> None:
         wait = RECONNECT_SECONDS
