@@ -28,6 +28,8 @@ UNREAD_COUNT_TTL_SECONDS = 300
 FEED_TTL_SECONDS = 3600
 # A user's own account answer; invalidated by every write that changes it.
 OWN_USER_TTL_SECONDS = 300
+# A user's open live streams (cache/live.py); renewed while any of them stays open.
+LIVE_STREAMS_TTL_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,15 @@ class Keys:
     def recent_write(self, user_id: int) -> str:
         """Present for a few seconds after the user's write: read the primary meanwhile."""
         return f"{self.prefix}{_user(user_id)}:wrote"
+
+    def live_channel(self) -> str:
+        """The one pub/sub channel every worker process listens on for live events."""
+        return f"{self.prefix}live"
+
+    def live_streams(self, user_id: int) -> str:
+        """A user's open live streams (sorted set of stream ids by opening time). The braces
+        are a Redis Cluster hash tag: a user's keys stay on one slot."""
+        return f"{self.prefix}live:{{u:{user_id}}}:streams"
 
     def pattern(self) -> str:
         """Matches every key of this deployment (tests clean up with it)."""

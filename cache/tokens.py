@@ -20,6 +20,7 @@ import redis.asyncio as redis
 from cache.client import Cache, CacheUnavailable, pipeline
 from cache.epoch import stamp, unstamp, version_of
 from cache.keys import TOKEN_TTL_SECONDS, VersionedKey
+from cache.live import publish_revoked
 from cache.versioned import Cached
 
 REVOKED = "revoked"
@@ -108,8 +109,11 @@ async def fill_cached_token(cache: Cache, token_hash_hex: str, epoch: str,
 
 
 async def revoke_cached_tokens(cache: Cache, token_hashes_hex: Iterable[str]) -> None:
-    """After commit: tombstones; if Redis cannot take them, owe an epoch bump instead."""
-    keys = [cache.keys.token(token_hash) for token_hash in token_hashes_hex]
+    """After commit: tombstones, and the notice that ends the tokens' live streams in every
+    process; if Redis cannot take them, owe an epoch bump instead (the streams' own check of
+    their tokens ends them then: service/live.py)."""
+    hashes = list(token_hashes_hex)
+    keys = [cache.keys.token(token_hash) for token_hash in hashes]
     if not keys:
         return
 
@@ -117,6 +121,7 @@ async def revoke_cached_tokens(cache: Cache, token_hashes_hex: Iterable[str]) ->
         pipe = pipeline(client)
         for key in keys:
             pipe.set(key, REVOKED, ex=TOMBSTONE_TTL_SECONDS)
+        publish_revoked(cache, pipe, hashes)
         await pipe.execute()
 
     try:

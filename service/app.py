@@ -19,6 +19,7 @@ from service.admin.figures import figures_ctx
 from service.appkeys import BACKENDS, CACHE, DATABASE, DELIVERIES, SETTINGS
 from service.config import Settings
 from service.health import health_ctx
+from service.live import close_streams, live_ctx
 from service.metrics import metrics_ctx
 from service.middleware import MIDDLEWARES
 from service.openapi import DOCUMENT, Document
@@ -39,6 +40,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(cache_ctx)
     app.cleanup_ctx.append(health_ctx)
     app.cleanup_ctx.append(delivery_ctx)
+    app.cleanup_ctx.append(live_ctx)
+    app.on_shutdown.append(close_streams)  # before aiohttp waits on handlers (SIGTERM drain)
     app.cleanup_ctx.append(metrics_ctx)
     app.cleanup_ctx.append(figures_ctx)  # the admin dashboard's samples of the metrics
     add_routes(app)

@@ -110,6 +110,8 @@ async def send_message(request: web.Request) -> web.Response:
                                                 target["other_id"], body.body)
         await notify_txn(work, _message_event(row, delay))
         work.unread_count_changed("messages", row["receiver_id"])
+        for user_id in (row["sender_id"], row["receiver_id"]):  # both see it (API.md)
+            work.live_event(user_id, "message", row["id"])
     return json_answer(from_row(row, Message), 201)
 
 

@@ -31,6 +31,7 @@ from aiohttp import web
 
 from cache.client import Cache
 from service.appkeys import CACHE, DATABASE, DELIVERIES
+from service.live import STREAMS, LiveStats
 from sql.db import Database, Pool
 from tasks.background import cancel_until_done
 from tasks.queue import DeliveryQueue
@@ -61,6 +62,8 @@ class Instruments:
     cache_lookups: Counter
     replica_lag: Gauge
     replica_healthy: Gauge
+    live_streams: Gauge
+    live_events: Counter
 
 
 @functools.cache
@@ -102,6 +105,10 @@ def instruments() -> Instruments:
                               "1 while a replica gets reads (answering, lag within "
                               "REPLICA_MAX_LAG_SECONDS), else 0", ["pool"],
                               multiprocess_mode="livemin"),
+        live_streams=Gauge("hireme_live_streams", "Open live event streams, over live workers",
+                           multiprocess_mode="livesum"),
+        live_events=Counter("hireme_live_events_sent_total",
+                            "Live events written to streams (replays included)"),
     )
     made.start_time.set(_process_start_time())
     return made
@@ -133,6 +140,7 @@ class MetricsExporter:
     database: Database
     cache: Cache
     queue: DeliveryQueue
+    live: LiveStats | None = None
     _exported: dict[tuple[str, ...], int] = field(default_factory=dict)
 
     def attach(self) -> None:
@@ -163,6 +171,9 @@ class MetricsExporter:
         self._add(made.lost_leases, ("lost_leases",), stats.lost_leases)
         self._add(made.cache_lookups.labels("redis", "hit"), ("hit",), self.cache.hits)
         self._add(made.cache_lookups.labels("redis", "miss"), ("miss",), self.cache.misses)
+        if self.live is not None:
+            made.live_streams.set(self.live.open)
+            self._add(made.live_events, ("live_events",), self.live.sent)
 
     def _add(self, counter: Counter, key: tuple[str, ...], total: int) -> None:
         """Counters only go up: add what was counted since the last sync."""
@@ -177,7 +188,8 @@ METRICS = web.AppKey("metrics", MetricsExporter)
 
 async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     """After the database, cache and deliveries are up: export their figures until shutdown."""
-    exporter = MetricsExporter(app[DATABASE], app[CACHE], app[DELIVERIES].queue)
+    exporter = MetricsExporter(app[DATABASE], app[CACHE], app[DELIVERIES].queue,
+                               app[STREAMS].stats if STREAMS in app else None)
     exporter.attach()
     app[METRICS] = exporter
     task = asyncio.create_task(_sync_every(exporter, SYNC_SECONDS), name="metrics-sync")

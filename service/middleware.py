@@ -24,6 +24,9 @@ from sql.db import DatabaseUnavailable, QueryCanceled
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("hireme.access")
 
+# The request's time limit: a handler that legitimately runs on (the live stream, once it is
+# open) lifts it with ``request[DEADLINE].reschedule(None)``.
+DEADLINE = web.RequestKey("deadline", asyncio.Timeout)
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -114,6 +117,7 @@ async def _answer_or_error(request: web.Request, handler: Handler,
     try:
         _check_header_sizes(request)
         async with asyncio.timeout(limit_seconds) as deadline:
+            request[DEADLINE] = deadline
             response = await handler(request)
         if deadline.expired():  # aiopg's wait_for swallowed the cancel (CPython gh-86296)
             raise TimeoutError

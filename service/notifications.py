@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from aiohttp import web
 
@@ -11,15 +10,14 @@ from service.account import read_unread_counts, unread_values
 from service.appkeys import BACKENDS, CACHE, DATABASE
 from service.authn import authenticate, authenticate_reading
 from service.errors import NotFound
+from service.notification_answer import notification_answer
 from service.paging import split_page
-from service.responses import from_row, json_answer, no_content, read_body
+from service.responses import json_answer, no_content, read_body
 from service.schemas import (
     Count,
-    Notification,
     NotificationsQuery,
     Page,
     Preferences,
-    PublicProfile,
 )
 from service.validation import decode_cursor, decode_query, path_id
 from sql import notifications
@@ -36,18 +34,8 @@ async def list_notifications(request: web.Request) -> web.Response:
         request.app[BACKENDS].db, principal.user_id, unread_only=query.unread_only,
         type=query.type, before=before, limit=query.limit + 1)
     page, next_cursor = split_page(rows, query.limit, lambda row: (row["created_at"], row["id"]))
-    items = [_notification(row) for row in page]
+    items = [notification_answer(row) for row in page]
     return json_answer(Page(items=items, next_cursor=next_cursor))
-
-
-def _notification(row: dict[str, Any]) -> Notification:
-    actor = None
-    if row["actor_id"] is not None:
-        actor = from_row({key.removeprefix("actor_"): value for key, value in row.items()
-                          if key.startswith("actor_")} | {"id": row["actor_id"]}, PublicProfile)
-    return Notification(id=row["id"], type=row["type"], actor=actor,
-                        related_id=row["related_id"], data=row["data"],
-                        is_read=row["is_read"], created_at=row["created_at"])
 
 
 async def unread_count(request: web.Request) -> web.Response:

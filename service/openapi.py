@@ -33,6 +33,7 @@ from service.job_schemas import (
     JobsQuery,
     JobUpdate,
 )
+from service.live_schemas import EventsQuery, Ticket
 from service.report_schemas import Report, ReportCreate
 from service.schemas import (
     AuthAnswer,
@@ -97,6 +98,7 @@ class Operation:
     also: tuple[int, ...] = ()  # statuses beyond those that follow from the shape
     rate_limited: bool = False  # counted against AUTH_RATE_LIMIT (no token to count by)
     html: bool = False  # a page for a browser: its answers, errors too, are HTML
+    stream: bool = False  # a Server-Sent Events stream (API.md, "Live events")
     idempotent: bool = False  # a repeat answers 200 with the same body, not 201
 
 
@@ -193,6 +195,11 @@ OPERATIONS: dict[str, Operation] = {
     "add_comment": Operation("Comment on a post", Comment, 201, CommentCreate, also=(403,)),
     "delete_comment": Operation("Delete a comment", None, 204, also=(403,)),
     "get_feed": Operation("Your home feed, newest first", _page(Post), query=PageQuery),
+    "create_events_ticket": Operation("A single-use ticket (60 s) to open the live stream "
+                                      "with, for EventSource", Ticket, 201),
+    "stream_events": Operation("Your live events as Server-Sent Events: notification, "
+                               "message, unread; resume with Last-Event-ID; the bearer token "
+                               "or ?ticket= authenticates", query=EventsQuery, stream=True),
     "create_report": Operation("Report a user, post, comment or job to the admins", Report,
                                201, ReportCreate, also=(404,), idempotent=True),
 }
@@ -270,6 +277,9 @@ def _operation(name: str, method: str, path: str, op: Operation, refs: dict[int,
 def _success(op: Operation, refs: dict[int, Any]) -> dict[str, Any]:
     if op.html:
         return {"description": "An HTML page", "content": {"text/html": {}}}
+    if op.stream:
+        return {"description": "A stream of events", "content": {"text/event-stream": {
+            "schema": {"type": "string"}}}}
     if op.answer is None:
         return {"description": "Done"}
     return {"description": "OK", "content": {"application/json": {

@@ -8,6 +8,7 @@ from service import (
     alerts,
     applications,
     auth,
+    events,
     feed,
     health,
     jobs,
@@ -113,6 +114,8 @@ def add_routes(app: web.Application) -> None:
         web.delete(f"{API}/comments/{{id}}", posts.delete_comment, name="delete_comment"),
         web.get(f"{API}/feed", feed.get_feed, name="get_feed"),
         web.post(f"{API}/reports", reports.create_report, name="create_report"),
+        web.post(f"{API}/events/ticket", events.create_ticket, name="create_events_ticket"),
+        web.get(f"{API}/events", events.stream_events, name="stream_events"),
         web.get(f"{API}/openapi.json", openapi.openapi_document, name="openapi"),
         web.get(f"{API}/docs", openapi.api_docs, name="api_docs"),
     ])

@@ -61,6 +61,7 @@ async def notify_txn(work: Work, event: Event) -> int | None:
     if notification_id is None:
         return None
     work.unread_count_changed("notifications", event.user_id)
+    work.live_event(event.user_id, "notification", notification_id)
     occurrence = event.event_key or f"n{notification_id}"
     if event.push:
         work.queued(*await insert_push_deliveries_txn(

@@ -1,9 +1,10 @@
 """A unit of work: one transaction, then what must happen after its commit.
 
-Code that writes notifications or outbox rows records them on the ``Work``; once the
-transaction commits, the affected cache entries are invalidated and the delivery queue is
-woken. Nothing touches Redis or the queue while the transaction is open, and nothing does
-if it rolls back.
+Code that writes notifications or outbox rows records them on the ``Work``; just before
+commit the live events they cause are stored with their ids (sql/events.py); once the
+transaction commits, the affected cache entries are invalidated, the live events published
+and the delivery queue is woken. Nothing touches Redis or the queue while the transaction is
+open, and nothing does if it rolls back.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import dataclass, field
 
 from cache.client import Cache
 from cache.counters import invalidate_own_users, invalidate_unread_counts
+from cache.live import publish_events
 from sql.db import Cursor, Database
+from sql.events import PendingEvent, insert_events_txn
 from tasks.queue import DeliveryQueue
 
 
@@ -34,6 +37,7 @@ class Work:
     outbox_ids: list[int] = field(default_factory=list)
     unread_changed: dict[str, set[int]] = field(default_factory=dict)
     own_users_changed: set[int] = field(default_factory=set)
+    live_events: list[PendingEvent] = field(default_factory=list)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def queued(self, *row_ids: int | None) -> None:
@@ -41,6 +45,11 @@ class Work:
 
     def unread_count_changed(self, kind: str, *user_ids: int) -> None:
         self.unread_changed.setdefault(kind, set()).update(user_ids)
+
+    def live_event(self, user_id: int, kind: str, ref: int) -> None:
+        """Tell ``user_id``'s live streams about notification or message ``ref`` (its data is
+        read just before commit). ``unread`` events follow from ``unread_count_changed``."""
+        self.live_events.append(PendingEvent(user_id, kind, ref))
 
     def own_user_changed(self, *user_ids: int) -> None:
         """What GET /me shows of these users changed (profile, counters, verification)."""
@@ -56,10 +65,21 @@ async def unit_of_work(backends: Backends, name: str) -> AsyncIterator[Work]:
     async with backends.db.transaction(name) as cur:
         work = Work(cur, backends)
         yield work
+        events = await _store_live_events_txn(work)
     for kind, user_ids in work.unread_changed.items():
         await invalidate_unread_counts(backends.cache, kind, user_ids)
     if work.own_users_changed:
         await invalidate_own_users(backends.cache, work.own_users_changed)
     for action in work.after_commit:
         await action()
+    await publish_events(backends.cache, events)
     backends.queue.wake(work.outbox_ids)
+
+
+async def _store_live_events_txn(work: Work) -> list[dict[str, object]]:
+    """The recorded events, then one ``unread`` event per user whose counts changed."""
+    unread = sorted(set().union(*work.unread_changed.values())) if work.unread_changed else []
+    pending = [*work.live_events, *(PendingEvent(user_id, "unread") for user_id in unread)]
+    if not pending:
+        return []
+    return await insert_events_txn(work.cur, pending)
