@@ -180,6 +180,18 @@ def connect(url: str, **options: Any) -> redis.Redis:
     return redis.Redis.from_url(url, **options)
 
 
+def connect_subscriber(url: str, **options: Any) -> redis.Redis:
+    """A plain client for pub/sub on ``url``, one Redis even when it names a cluster.
+
+    A cluster broadcasts every classic PUBLISH to all its nodes, so a subscriber on the node
+    the URL names hears the whole channel. If that node is down the subscription retries it
+    and live streams poll PostgreSQL meanwhile (see cache/live.py)."""
+    scheme, separator, rest = url.partition("://")
+    if separator and scheme in CLUSTER_SCHEMES:
+        url = f"{CLUSTER_SCHEMES[scheme]}://{rest}"
+    return redis.Redis.from_url(url, **options)
+
+
 def is_cluster(client: redis.Redis) -> bool:
     return isinstance(client, RedisCluster)
 

@@ -23,7 +23,7 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from cache.client import SOCKET_TIMEOUT_SECONDS, Cache, CacheUnavailable
+from cache.client import SOCKET_TIMEOUT_SECONDS, Cache, CacheUnavailable, connect_subscriber
 from cache.keys import LIVE_STREAMS_TTL_SECONDS
 
 log = logging.getLogger(__name__)
@@ -60,9 +60,12 @@ async def publish(cache: Cache, message: dict[str, Any]) -> None:
     await cache.run_or(lambda client: client.publish(cache.keys.live_channel(), payload), None)
 
 
-def publish_revoked(cache: Cache, pipe: Any, token_hashes_hex: Sequence[str]) -> None:
-    """Add, to a pipeline already writing the tombstones, the notice that ends the streams."""
-    pipe.publish(cache.keys.live_channel(), json.dumps({"revoked": list(token_hashes_hex)}))
+async def publish_revoked(cache: Cache, client: redis.Redis,
+                          token_hashes_hex: Sequence[str]) -> None:
+    """The notice that ends the tokens' streams, on the connection writing their tombstones
+    (a command of its own: a cluster pipeline cannot carry PUBLISH)."""
+    await client.publish(cache.keys.live_channel(),
+                         json.dumps({"revoked": list(token_hashes_hex)}))
 
 
 async def claim_stream_slot(cache: Cache, user_id: int, stream_id: str, limit: int) -> list[str]:
@@ -109,7 +112,7 @@ class Subscription:
                  on_state: Callable[[bool], Awaitable[None]]) -> None:
         # Its own connection: a subscribed connection cannot run commands, and an idle
         # subscription must not hit the cache's short socket timeout.
-        self.client = redis.Redis.from_url(
+        self.client = connect_subscriber(
             url, socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
             health_check_interval=HEALTH_CHECK_SECONDS, decode_responses=True)
         self.channel = channel

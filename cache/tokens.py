@@ -121,8 +121,8 @@ async def revoke_cached_tokens(cache: Cache, token_hashes_hex: Iterable[str]) ->
         pipe = pipeline(client)
         for key in keys:
             pipe.set(key, REVOKED, ex=TOMBSTONE_TTL_SECONDS)
-        publish_revoked(cache, pipe, hashes)
         await pipe.execute()
+        await publish_revoked(cache, client, hashes)
 
     try:
         await cache.run(write_tombstones)

@@ -145,6 +145,10 @@ async def test_no_route_answers_5xx_to_hostile_input(client: TestClient[Any, Any
     caller = data.draw(st.sampled_from(world), label="caller")
     answer = await client.request(method, path, params=query, data=_encode_body(body),
                                   headers={**caller.headers, "Content-Type": "application/json"})
+    if answer.content_type == "text/event-stream":  # the live stream never ends: its head is
+        answer.close()                               # the answer (tests/test_live.py reads it)
+        assert answer.status == 200, route
+        return
     _assert_contract_answer(route, answer.status, answer.content_type, await answer.text())
 
 
