@@ -159,7 +159,7 @@ class Subscription:
                     self._deliver(message["data"])
         finally:
             with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
     def _deliver(self, data: str) -> None:
         try:

@@ -1,7 +1,7 @@
 """The application factory: ``create_app(settings)`` wires middleware, routes and resources.
 
 No I/O happens here; pools and clients open in ``cleanup_ctx`` generators, in dependency order
-(database → Redis → delivery workers), so they close in reverse and workers stop first.
+(backends → delivery workers → live streams), so they close in reverse and workers stop first.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from aiohttp import web
 from cache.client import Cache
 from service.admin import create_admin_app
 from service.admin.figures import figures_ctx
-from service.appkeys import BACKENDS, CACHE, DATABASE, DELIVERIES, SETTINGS
+from service.appkeys import BACKENDS, DELIVERIES, SETTINGS
 from service.config import Settings
 from service.health import health_ctx
 from service.live import close_streams, live_ctx
@@ -26,7 +26,7 @@ from service.openapi import DOCUMENT, Document
 from service.protocol import handler_args
 from service.routes import add_routes
 from sql.db import PoolConfig, open_database
-from tasks.runtime import start_deliveries, stop_deliveries
+from tasks.runtime import open_backends, start_deliveries, stop_deliveries
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -36,8 +36,7 @@ def create_app(settings: Settings) -> web.Application:
                           handler_args=handler_args())
     app[SETTINGS] = settings
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True)
-    app.cleanup_ctx.append(database_ctx)
-    app.cleanup_ctx.append(cache_ctx)
+    app.cleanup_ctx.append(backends_ctx)
     app.cleanup_ctx.append(health_ctx)
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(live_ctx)
@@ -50,7 +49,9 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+async def backends_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The database pools, the Redis client and the delivery queue: every handler, task and
+    unit of work reaches them through ``app[BACKENDS]``."""
     settings = app[SETTINGS]
     config = PoolConfig(
         minsize=settings.db_pool_size,
@@ -62,23 +63,18 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     database = open_database(settings.database_url, settings.database_replica_urls, config,
                              settings.replica_max_lag_seconds)
     await database.open()
-    app[DATABASE] = database
-    yield
-    await database.close()
-
-
-async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
     cache = Cache(settings.redis_url, settings.redis_prefix)
     cache.start()  # retries an owed cache epoch bump in the background (cache/epoch.py)
-    app[CACHE] = cache
-    yield
-    await cache.close()
+    app[BACKENDS] = open_backends(settings, database, cache)
+    try:
+        yield
+    finally:
+        await cache.close()
+        await database.close()
 
 
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
-    deliveries = await start_deliveries(app[SETTINGS], app[DATABASE], app[CACHE])
-    app[BACKENDS] = deliveries.backends
+    deliveries = await start_deliveries(app[SETTINGS], app[BACKENDS])
     app[DELIVERIES] = deliveries
     yield
     await stop_deliveries(deliveries)

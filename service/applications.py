@@ -6,8 +6,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from cache.jobs import invalidate_jobs
-from service.appkeys import BACKENDS, CACHE, DATABASE
+from service.appkeys import BACKENDS
 from service.authn import authenticate
 from service.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from service.job_schemas import (
@@ -55,7 +54,7 @@ async def apply(request: web.Request) -> web.Response:
         job = await jobs.lock_job_txn(work.cur, job_id)
         assert job is not None
         await notify_application_received_txn(work, row, job)
-    await invalidate_jobs(request.app[CACHE], [job_id])  # its applications_count changed
+        work.job_changed(job_id)  # its applications_count changed
     return json_answer(from_row(row, Application), status=201)
 
 
@@ -63,7 +62,7 @@ async def list_for_job(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     job_id = path_id(request)
     query = decode_query(request.query, ApplicationsQuery)
-    db = request.app[DATABASE]
+    db = request.app[BACKENDS].db
     job = await jobs.get_job(db, job_id, stale_ok=False)
     if job is None:
         raise NotFound()
@@ -82,7 +81,7 @@ async def list_for_job(request: web.Request) -> web.Response:
 async def list_mine(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     query = decode_query(request.query, PageQuery)
-    db = request.app[DATABASE]
+    db = request.app[BACKENDS].db
     after = decode_cursor(query.cursor, datetime, int) if query.cursor else None
     rows = await applications.list_for_applicant(db, principal.user_id, after, query.limit + 1)
     page, next_cursor = split_page(rows, query.limit, _created_key)
@@ -100,7 +99,7 @@ def _created_key(row: Row) -> tuple[object, ...]:
 async def get_application(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     application_id = path_id(request)
-    db = request.app[DATABASE]
+    db = request.app[BACKENDS].db
     row = await applications.get_visible_application(db, application_id, principal.user_id)
     if row is None:
         raise NotFound()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cache.tokens import revoke_cached_tokens
-from service.appkeys import BACKENDS, CACHE, DATABASE
+from service.appkeys import BACKENDS
 from service.authn import authenticate
 from service.email_tokens import reset_password_with_token, verify_email_with_token
 from service.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
@@ -58,8 +57,7 @@ async def register(request: web.Request) -> web.Response:
 
 async def verify_email(request: web.Request) -> web.Response:
     body = await read_body(request, VerifyEmailRequest)
-    if not await verify_email_with_token(request.app[DATABASE], request.app[CACHE],
-                                         body.token):
+    if not await verify_email_with_token(request.app[BACKENDS], body.token):
         raise ValidationFailed({"token": BAD_TOKEN})
     return no_content()
 
@@ -67,7 +65,7 @@ async def verify_email(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     body = await read_body(request, LoginRequest)
     await enforce_auth_limit(request, "login", body.email)
-    db = request.app[DATABASE]
+    db = request.app[BACKENDS].db
     user = await users.get_login(db, body.email)
     # Unknown email and wrong password take the same path and time, and answer the same.
     password_hash = user["password_hash"] if user else None
@@ -76,18 +74,20 @@ async def login(request: web.Request) -> web.Response:
     if user["suspended_at"] is not None:
         raise Forbidden("This account is suspended.")
     token, token_hash = new_auth_token(user["id"])
-    async with db.transaction("login") as cur:
-        await tokens.insert_auth_token_txn(cur, token_hash, user["id"])
+    async with unit_of_work(request.app[BACKENDS], "login") as work:
+        await tokens.insert_auth_token_txn(work.cur, token_hash, user["id"])
         if needs_rehash(user["password_hash"]):
-            await users.update_password_txn(cur, user["id"], await hash_password(body.password))
+            await users.update_password_txn(work.cur, user["id"],
+                                            await hash_password(body.password))
     user["followed_by_me"] = False
     return json_answer(AuthAnswer(user=from_row(user, OwnUser), token=token))
 
 
 async def logout(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    await tokens.delete_auth_token(request.app[DATABASE], principal.token_hash)
-    await revoke_cached_tokens(request.app[CACHE], [principal.token_hash.hex()])
+    async with unit_of_work(request.app[BACKENDS], "logout") as work:
+        await tokens.delete_auth_token_txn(work.cur, principal.token_hash)
+        work.token_revoked(principal.token_hash)
     return no_content()
 
 
@@ -95,23 +95,22 @@ async def change_password(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     body = await read_body(request, PasswordChangeRequest)
     await enforce_auth_limit(request, "password", str(principal.user_id))
-    db = request.app[DATABASE]
+    db = request.app[BACKENDS].db
     current_hash = await users.get_password_hash(db, principal.user_id)
     if not await verify_password(current_hash, body.current_password):
         raise ValidationFailed({"current_password": "is not your current password"})
     new_hash = await hash_password(body.new_password)
-    async with db.transaction("change_password") as cur:
-        await users.update_password_txn(cur, principal.user_id, new_hash)
-        revoked = await tokens.delete_user_tokens_txn(cur, principal.user_id,
-                                                      keep=principal.token_hash)
-    await revoke_cached_tokens(request.app[CACHE], [h.hex() for h in revoked])
+    async with unit_of_work(request.app[BACKENDS], "change_password") as work:
+        await users.update_password_txn(work.cur, principal.user_id, new_hash)
+        work.token_revoked(*await tokens.delete_user_tokens_txn(work.cur, principal.user_id,
+                                                                keep=principal.token_hash))
     return no_content()
 
 
 async def request_password_reset(request: web.Request) -> web.Response:
     body = await read_body(request, PasswordResetRequest)
     await enforce_auth_limit(request, "password_reset", body.email)
-    db = request.app[DATABASE]
+    db = request.app[BACKENDS].db
     user = await users.get_login(db, body.email)
     if user is not None and user["suspended_at"] is None:
         reset_token, reset_hash = new_token()
@@ -127,7 +126,7 @@ async def request_password_reset(request: web.Request) -> web.Response:
 async def confirm_password_reset(request: web.Request) -> web.Response:
     body = await read_body(request, PasswordResetConfirmRequest)
     await enforce_auth_limit(request, "password_reset_confirm", None)
-    if not await reset_password_with_token(request.app[DATABASE], request.app[CACHE], body.token,
+    if not await reset_password_with_token(request.app[BACKENDS], body.token,
                                            body.new_password):
         raise ValidationFailed({"token": BAD_TOKEN})
     return no_content()

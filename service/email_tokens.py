@@ -6,37 +6,33 @@ both do it through these two functions, so the rules are written once.
 
 from __future__ import annotations
 
-from cache.client import Cache
-from cache.counters import invalidate_own_users
-from cache.tokens import revoke_cached_tokens
 from service.passwords import hash_password
 from service.tokens import hash_token
 from sql import tokens, users
-from sql.db import Database
+from tasks.work import Backends, unit_of_work
 
 
-async def verify_email_with_token(db: Database, cache: Cache, token: str) -> bool:
+async def verify_email_with_token(backends: Backends, token: str) -> bool:
     """Mark the token's user's email verified; False for a bad, expired or spent token."""
-    async with db.transaction("verify_email") as cur:
-        user_id = await tokens.spend_email_token_txn(cur, hash_token(token), "verify_email")
+    async with unit_of_work(backends, "verify_email") as work:
+        user_id = await tokens.spend_email_token_txn(work.cur, hash_token(token), "verify_email")
         if user_id is None:
             return False
-        await users.mark_email_verified_txn(cur, user_id)
-    await invalidate_own_users(cache, [user_id])
+        await users.mark_email_verified_txn(work.cur, user_id)
+        work.own_user_changed(user_id)
     return True
 
 
-async def reset_password_with_token(db: Database, cache: Cache, token: str,
-                                    new_password: str) -> bool:
+async def reset_password_with_token(backends: Backends, token: str, new_password: str) -> bool:
     """Set the token's user's password and revoke every session; False for a bad token."""
     new_hash = await hash_password(new_password)  # before the transaction: it takes a while
-    async with db.transaction("confirm_password_reset") as cur:
-        user_id = await tokens.spend_email_token_txn(cur, hash_token(token), "password_reset")
+    async with unit_of_work(backends, "confirm_password_reset") as work:
+        user_id = await tokens.spend_email_token_txn(work.cur, hash_token(token),
+                                                     "password_reset")
         if user_id is None:
             return False
-        await users.update_password_txn(cur, user_id, new_hash)
-        await users.mark_email_verified_txn(cur, user_id)  # the link proved the address
-        revoked = await tokens.delete_user_tokens_txn(cur, user_id)
-    await revoke_cached_tokens(cache, [h.hex() for h in revoked])
-    await invalidate_own_users(cache, [user_id])  # now verified
+        await users.update_password_txn(work.cur, user_id, new_hash)
+        await users.mark_email_verified_txn(work.cur, user_id)  # the link proved the address
+        work.token_revoked(*await tokens.delete_user_tokens_txn(work.cur, user_id))
+        work.own_user_changed(user_id)  # now verified
     return True

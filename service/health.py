@@ -16,7 +16,7 @@ from typing import Literal
 from aiohttp import web
 
 from cache.client import Cache
-from service.appkeys import CACHE, DATABASE, SETTINGS
+from service.appkeys import BACKENDS, SETTINGS
 from service.responses import json_answer
 from service.schemas import Health
 from sql.db import Database, DatabaseUnavailable
@@ -70,7 +70,8 @@ HEALTH = web.AppKey("health", HealthMonitor)
 
 async def health_ctx(app: web.Application) -> AsyncIterator[None]:
     """Check once before serving, then keep checking in the background."""
-    monitor = HealthMonitor(app[DATABASE], app[CACHE], app[SETTINGS].delivery_lag_seconds)
+    backends = app[BACKENDS]
+    monitor = HealthMonitor(backends.db, backends.cache, app[SETTINGS].delivery_lag_seconds)
     await monitor.check()
     app[HEALTH] = monitor
     task = asyncio.create_task(monitor.run(), name="health-monitor")

@@ -8,8 +8,8 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from cache.jobs import fill_job, fill_job_page, invalidate_jobs, read_job, read_job_page
-from service.appkeys import BACKENDS, CACHE, DATABASE
+from cache.jobs import fill_job, fill_job_page, read_job, read_job_page
+from service.appkeys import BACKENDS
 from service.authn import Principal, authenticate, require_employer
 from service.errors import Forbidden, NotFound, ValidationFailed
 from service.job_schemas import Job, JobCreate, JobsQuery, JobUpdate
@@ -31,7 +31,7 @@ async def job_answers(request: web.Request, rows: list[dict[str, Any]],
                       viewer_id: int) -> list[Job]:
     """Job rows → answers: employers and the caller's saved flags in one query."""
     profiles, saved = await jobs.get_viewer_parts(
-        request.app[DATABASE], viewer_id, {row["employer_id"] for row in rows},
+        request.app[BACKENDS].db, viewer_id, {row["employer_id"] for row in rows},
         [row["id"] for row in rows])
     return [from_row({**row, "employer": from_row(profiles[row["employer_id"]], PublicProfile),
                       "saved_by_me": row["id"] in saved}, Job)
@@ -47,7 +47,7 @@ async def create_job(request: web.Request) -> web.Response:
         # Its followers see the new job in their feeds, as a post of the employer's.
         await create_post_txn(work, author_id=principal.user_id, post_type="job",
                               body=f"We are hiring: {row['title']}", related_job_id=row["id"])
-    await invalidate_jobs(request.app[CACHE], [row["id"]])
+        work.job_changed(row["id"])
     [answer] = await job_answers(request, [row], principal.user_id)
     return json_answer(answer, status=201)
 
@@ -55,10 +55,10 @@ async def create_job(request: web.Request) -> web.Response:
 async def get_job(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     job_id = path_id(request)
-    cache = request.app[CACHE]
+    cache = request.app[BACKENDS].cache
     row, generation = await read_job(cache, job_id)
     if row is None or _expired_while_cached(row):
-        row = await jobs.get_job(request.app[DATABASE], job_id)
+        row = await jobs.get_job(request.app[BACKENDS].db, job_id)
         if row is None:
             raise NotFound()
         if generation is not None:
@@ -95,16 +95,16 @@ async def _query_jobs(request: web.Request, query: JobsQuery,
     # Searches page like every list, newest first: a cursor of the former
     # (rank, created_at, id) shape is malformed now, a 400.
     after = decode_cursor(query.cursor, datetime, int) if query.cursor else None
-    return await jobs.list_jobs(request.app[DATABASE], filters, status=query.status,
+    return await jobs.list_jobs(request.app[BACKENDS].db, filters, status=query.status,
                                 after=after, limit=query.limit + 1)
 
 
 async def _cached_first_page(request: web.Request, category: str | None) -> list[dict[str, Any]]:
-    cache = request.app[CACHE]
+    cache = request.app[BACKENDS].cache
     rows, generation = await read_job_page(cache, category)
     if rows is not None and not any(_expired_while_cached(row) for row in rows):
         return [_typed(row) for row in rows]
-    rows = await jobs.list_jobs(request.app[DATABASE], {"category": category}, status="open",
+    rows = await jobs.list_jobs(request.app[BACKENDS].db, {"category": category}, status="open",
                                 after=None, limit=CACHED_PAGE_SIZE + 1)
     await fill_job_page(cache, category, generation, rows)
     return rows
@@ -132,7 +132,7 @@ async def update_job(request: web.Request) -> web.Response:
         row = await jobs.update_job_txn(work.cur, job_id, changes) if changes else job
         if job["status"] == "open" and row["status"] == "closed" and "status" in changes:
             await enqueue_job_closed_txn(work, row)
-    await invalidate_jobs(request.app[CACHE], [job_id])
+        work.job_changed(job_id)
     [answer] = await job_answers(request, [row], principal.user_id)
     return json_answer(answer)
 
@@ -159,14 +159,14 @@ async def delete_job(request: web.Request) -> web.Response:
             _check_owner(job, principal)
         await delete_job_posts_txn(work, job_id)
         await jobs.delete_job_txn(work.cur, job_id)
-    await invalidate_jobs(request.app[CACHE], [job_id])
+        work.job_changed(job_id)
     return no_content()
 
 
 async def save_job(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     try:
-        created = await jobs.save_job(request.app[DATABASE], principal.user_id, path_id(request))
+        created = await jobs.save_job(request.app[BACKENDS].db, principal.user_id, path_id(request))
     except ForeignKeyViolation:
         raise NotFound() from None
     return web.Response(status=201 if created else 200)
@@ -174,7 +174,7 @@ async def save_job(request: web.Request) -> web.Response:
 
 async def unsave_job(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    await jobs.unsave_job(request.app[DATABASE], principal.user_id, path_id(request))
+    await jobs.unsave_job(request.app[BACKENDS].db, principal.user_id, path_id(request))
     return no_content()
 
 
@@ -182,7 +182,7 @@ async def list_saved_jobs(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     query = decode_query(request.query, PageQuery)
     after = decode_cursor(query.cursor, datetime, int) if query.cursor else None
-    rows = await jobs.list_saved_jobs(request.app[DATABASE], principal.user_id, after,
+    rows = await jobs.list_saved_jobs(request.app[BACKENDS].db, principal.user_id, after,
                                       query.limit + 1)
     page, next_cursor = split_page(rows, query.limit, lambda row: (row["saved_at"], row["id"]))
     items = await job_answers(request, page, principal.user_id)

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from cache.client import Cache
 from cache.live import Subscription, renew_stream_slots
-from service.appkeys import CACHE, DATABASE, SETTINGS
+from service.appkeys import BACKENDS, SETTINGS
 from service.notification_answer import notification_answer
 from service.responses import from_row
 from service.social_schemas import Message
@@ -212,10 +212,10 @@ STREAMS = web.AppKey("live_streams", Streams)
 
 async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     """After the database and cache: the subscription and the maintenance loop."""
-    streams = Streams(app[DATABASE], app[CACHE])
+    streams = Streams(app[BACKENDS].db, app[BACKENDS].cache)
     app[STREAMS] = streams
     settings = app[SETTINGS]
-    subscription = Subscription(settings.redis_url, app[CACHE].keys.live_channel(),
+    subscription = Subscription(settings.redis_url, app[BACKENDS].cache.keys.live_channel(),
                                 streams.receive, streams.on_subscription)
     subscription.start()
     maintenance = asyncio.create_task(streams.maintain(), name="live-maintenance")

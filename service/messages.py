@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from service.account import read_unread_counts, unread_values
-from service.appkeys import BACKENDS, CACHE, DATABASE, SETTINGS
+from service.appkeys import BACKENDS, SETTINGS
 from service.authn import authenticate, authenticate_reading
 from service.errors import Forbidden, NotFound, ValidationFailed
 from service.paging import split_page
@@ -162,9 +162,9 @@ async def read_conversation(request: web.Request) -> web.Response:
 
 async def unread_count(request: web.Request) -> web.Response:
     """One Redis round trip when warm: the token and the count are read together."""
-    cache = request.app[CACHE]
+    cache = request.app[BACKENDS].cache
     principal, prefetched = await authenticate_reading(
         request, lambda user_id: unread_values(cache, user_id, MESSAGES))
-    (count,) = await read_unread_counts(request.app[DATABASE], cache, principal.user_id,
+    (count,) = await read_unread_counts(request.app[BACKENDS].db, cache, principal.user_id,
                                         MESSAGES, prefetched)
     return json_answer(Count(count=count))

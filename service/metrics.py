@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from cache.client import Cache
-from service.appkeys import CACHE, DATABASE, DELIVERIES
+from service.appkeys import BACKENDS, DELIVERIES
 from service.live import STREAMS, LiveStats
 from sql.db import Database, Pool
 from tasks.background import cancel_until_done
@@ -188,7 +188,7 @@ METRICS = web.AppKey("metrics", MetricsExporter)
 
 async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     """After the database, cache and deliveries are up: export their figures until shutdown."""
-    exporter = MetricsExporter(app[DATABASE], app[CACHE], app[DELIVERIES].queue,
+    exporter = MetricsExporter(app[BACKENDS].db, app[BACKENDS].cache, app[DELIVERIES].queue,
                                app[STREAMS].stats if STREAMS in app else None)
     exporter.attach()
     app[METRICS] = exporter

@@ -7,7 +7,7 @@ from datetime import datetime
 from aiohttp import web
 
 from service.account import read_unread_counts, unread_values
-from service.appkeys import BACKENDS, CACHE, DATABASE
+from service.appkeys import BACKENDS
 from service.authn import authenticate, authenticate_reading
 from service.errors import NotFound
 from service.notification_answer import notification_answer
@@ -40,10 +40,10 @@ async def list_notifications(request: web.Request) -> web.Response:
 
 async def unread_count(request: web.Request) -> web.Response:
     """One Redis round trip when warm: the token and the count are read together."""
-    cache = request.app[CACHE]
+    cache = request.app[BACKENDS].cache
     principal, prefetched = await authenticate_reading(
         request, lambda user_id: unread_values(cache, user_id, NOTIFICATIONS))
-    (count,) = await read_unread_counts(request.app[DATABASE], cache, principal.user_id,
+    (count,) = await read_unread_counts(request.app[BACKENDS].db, cache, principal.user_id,
                                         NOTIFICATIONS, prefetched)
     return json_answer(Count(count=count))
 
@@ -76,8 +76,8 @@ async def get_preferences(request: web.Request) -> web.Response:
 async def put_preferences(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     body = await read_body(request, Preferences)
-    db = request.app[BACKENDS].db
-    async with db.transaction("set_notification_preferences") as cur:
-        await notifications.set_preferences_txn(cur, principal.user_id, dict(body.email.items()),
-                                                dict(body.push.items()))
-    return json_answer(await notifications.get_preferences(db, principal.user_id))
+    async with unit_of_work(request.app[BACKENDS], "set_notification_preferences") as work:
+        await notifications.set_preferences_txn(work.cur, principal.user_id,
+                                                dict(body.email.items()), dict(body.push.items()))
+    return json_answer(await notifications.get_preferences(request.app[BACKENDS].db,
+                                                           principal.user_id))

@@ -17,7 +17,7 @@ import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from service.appkeys import CACHE, DATABASE
+from service.appkeys import BACKENDS
 from service.email_tokens import reset_password_with_token, verify_email_with_token
 from service.errors import NotFound, RateLimited
 from service.limits import enforce_auth_limit
@@ -48,8 +48,7 @@ async def verify_email_page(request: web.Request) -> web.Response:
 
 async def submit_verify_email(request: web.Request) -> web.Response:
     token = _link_token((await _form(request)).get("token"))
-    if token is None or not await verify_email_with_token(request.app[DATABASE],
-                                                                   request.app[CACHE], token):
+    if token is None or not await verify_email_with_token(request.app[BACKENDS], token):
         return _invalid_link(request)
     return _page(request, "verify_email.html", {"done": True})
 
@@ -76,7 +75,7 @@ async def submit_reset_password(request: web.Request) -> web.Response:
         return _page(request, "message.html", {"title": "Too many attempts", "text":
                      "Too many attempts from here. Wait a minute, then try the link again."},
                      status=429, headers=limited.headers)
-    if not await reset_password_with_token(request.app[DATABASE], request.app[CACHE], token,
+    if not await reset_password_with_token(request.app[BACKENDS], token,
                                            password):
         return _invalid_link(request)
     return _page(request, "reset_password.html", {"done": True})
@@ -90,7 +89,7 @@ async def job_page(request: web.Request) -> web.Response:
         job_id = path_id(request)
     except NotFound:
         return _not_found(request)
-    db = request.app[DATABASE]
+    db = request.app[BACKENDS].db
     row = await jobs.get_job(db, job_id)
     if row is None:
         return _not_found(request)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from service.appkeys import DATABASE, SETTINGS
+from service.appkeys import BACKENDS, SETTINGS
 from service.errors import BadRequest
 from service.schemas import UnsubscribeQuery
 from service.validation import decode_query
@@ -50,7 +50,7 @@ async def confirm_page(request: web.Request) -> web.Response:
 
 async def unsubscribe(request: web.Request) -> web.Response:
     target = _target(request)
-    db = request.app[DATABASE]
+    db = request.app[BACKENDS].db
     if target.email_type == "job_alert" and target.alert_id is not None:
         await alerts.delete_alert(db, target.user_id, target.alert_id)
     else:

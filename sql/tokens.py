@@ -50,8 +50,8 @@ async def touch_auth_token(db: Database, token_hash: bytes) -> None:
 DELETE_AUTH_TOKEN = "DELETE FROM auth_tokens WHERE token_hash = %(token_hash)s"
 
 
-async def delete_auth_token(db: Database, token_hash: bytes) -> None:
-    await db.execute(DELETE_AUTH_TOKEN, {"token_hash": token_hash})
+async def delete_auth_token_txn(cur: Cursor, token_hash: bytes) -> None:
+    await cur.execute(DELETE_AUTH_TOKEN, {"token_hash": token_hash})
 
 
 DELETE_USER_TOKENS = """

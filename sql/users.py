@@ -99,7 +99,8 @@ async def search_profiles(db: Database, *, viewer_id: int, prefix: str | None,
     return await db.fetch_all(SEARCH_PROFILES, params, stale_ok=True)
 
 
-async def update_profile(db: Database, user_id: int, changes: Mapping[str, Any]) -> Row | None:
+async def update_profile_txn(cur: Cursor, user_id: int,
+                             changes: Mapping[str, Any]) -> Row | None:
     assignments = ", ".join(f"{column} = %({column})s"
                             for column in EDITABLE_COLUMNS if column in changes)
     query = f"""
@@ -107,8 +108,7 @@ async def update_profile(db: Database, user_id: int, changes: Mapping[str, Any])
         WHERE u.id = %(user_id)s
         RETURNING {OWN_COLUMNS}, false AS followed_by_me
     """  # column names come from EDITABLE_COLUMNS only
-    async with db.transaction("update_profile") as cur:
-        return await cur.fetch_one(query, {**changes, "user_id": user_id})
+    return await cur.fetch_one(query, {**changes, "user_id": user_id})
 
 
 UPDATE_PASSWORD = """

@@ -27,8 +27,8 @@ FanoutHandler = Callable[[Work, dict[str, Any], Any, int], Awaitable[Any]]
 
 @dataclass
 class Fanouts:
-    backends: Backends | None = None
-    lease_seconds: float = 60.0
+    backends: Backends
+    lease_seconds: float
     handlers: dict[str, FanoutHandler] = field(default_factory=dict)
 
     def register(self, name: str, handler: FanoutHandler) -> None:
@@ -43,7 +43,7 @@ async def enqueue_fanout_txn(work: Work, name: str, payload: dict[str, Any],
 
 async def run_fanout(fanouts: Fanouts, claim: Claim) -> Outcome:
     handler = fanouts.handlers.get(claim.payload.get("fanout", ""))
-    if handler is None or fanouts.backends is None:
+    if handler is None:
         return Outcome.dead(f"unknown fan-out {claim.payload.get('fanout')!r}")
     try:
         return await _run_batches(fanouts.backends, handler, claim, fanouts.lease_seconds)

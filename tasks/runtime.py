@@ -23,15 +23,11 @@ from tasks.work import Backends
 
 @dataclass
 class Deliveries:
-    backends: Backends
+    queue: DeliveryQueue
     fanouts: Fanouts
     session: aiohttp.ClientSession
     alerts: AlertScheduler
     email: EmailSender
-
-    @property
-    def queue(self) -> DeliveryQueue:
-        return self.backends.queue
 
 
 def delivery_config(settings: TaskSettings) -> DeliveryConfig:
@@ -44,19 +40,23 @@ def delivery_config(settings: TaskSettings) -> DeliveryConfig:
     )
 
 
-async def start_deliveries(settings: TaskSettings, db: Database, cache: Cache) -> Deliveries:
+def open_backends(settings: TaskSettings, db: Database, cache: Cache) -> Backends:
+    """The process's backends; its delivery queue takes wake-ups at once and delivers once
+    ``start_deliveries`` has started its workers."""
+    return Backends(db, cache, DeliveryQueue(db, delivery_config(settings)))
+
+
+async def start_deliveries(settings: TaskSettings, backends: Backends) -> Deliveries:
     session = aiohttp.ClientSession()
-    fanouts = Fanouts(lease_seconds=settings.delivery_lease_seconds)
+    fanouts = Fanouts(backends, lease_seconds=settings.delivery_lease_seconds)
     fanouts.register(JOB_CLOSED, notify_job_closed_batch)
     fanouts.register(FEED_FANOUT, FeedFanout(settings.feed_fanout_max_followers,
                                              settings.feed_active_days))
-    queue = DeliveryQueue(db, delivery_config(settings))
-    backends = Backends(db, cache, queue)
-    fanouts.backends = backends
     email = EmailSender(settings)
-    queue.start(Deliverer(settings, db, email, PushSender(settings, session), fanouts))
-    return Deliveries(backends, fanouts, session, start_alert_scheduler(backends, settings),
-                      email)
+    db = backends.db
+    backends.queue.start(Deliverer(settings, db, email, PushSender(settings, session), fanouts))
+    return Deliveries(backends.queue, fanouts, session,
+                      start_alert_scheduler(backends, settings), email)
 
 
 async def stop_deliveries(deliveries: Deliveries) -> None:
@@ -64,4 +64,3 @@ async def stop_deliveries(deliveries: Deliveries) -> None:
     await deliveries.queue.stop()
     await deliveries.email.close()
     await deliveries.session.close()
-

@@ -1,10 +1,12 @@
 """A unit of work: one transaction, then what must happen after its commit.
 
-Code that writes notifications or outbox rows records them on the ``Work``; just before
-commit the live events they cause are stored with their ids (sql/events.py); once the
-transaction commits, the affected cache entries are invalidated, the live events published
-and the delivery queue is woken. Nothing touches Redis or the queue while the transaction is
-open, and nothing does if it rolls back.
+Every write goes through ``unit_of_work``. Code that changes what a cache holds, revokes
+tokens, or writes notifications or outbox rows records that on the ``Work``; just before
+commit the live events it causes are stored with their ids (sql/events.py); once the
+transaction commits, the cache entries are invalidated, the tokens revoked in every process,
+the live events published and the delivery queue woken (as Synapse's ``txn.call_after``).
+Nothing touches Redis or the queue while the transaction is open, and nothing does if it
+rolls back.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from dataclasses import dataclass, field
 
 from cache.client import Cache
 from cache.counters import invalidate_own_users, invalidate_unread_counts
+from cache.jobs import invalidate_jobs
 from cache.live import publish_events
+from cache.tokens import revoke_cached_tokens
 from sql.db import Cursor, Database
 from sql.events import PendingEvent, insert_events_txn
 from tasks.queue import DeliveryQueue
@@ -37,6 +41,8 @@ class Work:
     outbox_ids: list[int] = field(default_factory=list)
     unread_changed: dict[str, set[int]] = field(default_factory=dict)
     own_users_changed: set[int] = field(default_factory=set)
+    jobs_changed: set[int] = field(default_factory=set)
+    tokens_revoked: set[str] = field(default_factory=set)
     live_events: list[PendingEvent] = field(default_factory=list)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -55,6 +61,14 @@ class Work:
         """What GET /me shows of these users changed (profile, counters, verification)."""
         self.own_users_changed.update(user_ids)
 
+    def job_changed(self, *job_ids: int) -> None:
+        """These jobs' cached entries, and every cached jobs page, are stale."""
+        self.jobs_changed.update(job_ids)
+
+    def token_revoked(self, *token_hashes: bytes) -> None:
+        """These bearer tokens stop working in every process, and end their live streams."""
+        self.tokens_revoked.update(token_hash.hex() for token_hash in token_hashes)
+
     def then(self, action: Callable[[], Awaitable[None]]) -> None:
         """Run ``action`` after a successful commit (e.g. update a Redis structure)."""
         self.after_commit.append(action)
@@ -70,6 +84,10 @@ async def unit_of_work(backends: Backends, name: str) -> AsyncIterator[Work]:
         await invalidate_unread_counts(backends.cache, kind, user_ids)
     if work.own_users_changed:
         await invalidate_own_users(backends.cache, work.own_users_changed)
+    if work.jobs_changed:
+        await invalidate_jobs(backends.cache, sorted(work.jobs_changed))
+    if work.tokens_revoked:
+        await revoke_cached_tokens(backends.cache, sorted(work.tokens_revoked))
     for action in work.after_commit:
         await action()
     await publish_events(backends.cache, events)

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from service import metrics
-from service.appkeys import CACHE, DELIVERIES
+from service.appkeys import BACKENDS, DELIVERIES
 from tests.conftest import API, Account
 from tests.processes import Server, start_server, stop_server, wait_until_healthy
 from tests.smtp_sink import SmtpSink
@@ -73,7 +73,7 @@ async def test_requests_are_counted_by_route_name_status_and_method(
 
 async def test_pool_queue_deliveries_and_cache_figures_are_exported(
         client: Client, user: Account, smtp_sink: SmtpSink) -> None:
-    cache = client.app[CACHE]
+    cache = client.app[BACKENDS].cache
     stats = client.app[DELIVERIES].queue.stats
     # The sign-up's verification email first: sent while a scrape is being read, it would
     # count in the figures on one side of the comparison and not the other.

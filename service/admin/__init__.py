@@ -16,7 +16,7 @@ from aiohttp import web
 
 from service.admin import audit, content, dashboard, deliveries, reports, signin, users
 from service.admin.guard import admin_middleware
-from service.appkeys import BACKENDS, CACHE, DATABASE, DELIVERIES, SETTINGS
+from service.appkeys import BACKENDS, DELIVERIES, SETTINGS
 from service.config import Settings
 
 STYLESHEET = (Path(__file__).parent / "static" / "admin.css").read_bytes()
@@ -60,8 +60,6 @@ def create_admin_app(parent: web.Application, settings: Settings) -> web.Applica
 
 async def _share_resources(admin: web.Application) -> None:
     parent = admin[PARENT]
-    admin[DATABASE] = parent[DATABASE]
-    admin[CACHE] = parent[CACHE]
     admin[BACKENDS] = parent[BACKENDS]
     admin[DELIVERIES] = parent[DELIVERIES]
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cache.jobs import invalidate_jobs
-from cache.tokens import revoke_cached_tokens
 from sql import jobs, posts, tokens
 from sql.admin_users import reinstate_account_txn, suspend_account_txn
 from sql.audit import insert_audit_entry_txn
@@ -33,10 +31,8 @@ async def _audit(work: Work, admin_id: int, action: str, target_type: str | None
 async def suspend_user_txn(work: Work, admin_id: int, user_id: int) -> bool:
     if not await suspend_account_txn(work.cur, user_id):
         return False
-    revoked = [token_hash.hex()
-               for token_hash in await tokens.delete_user_tokens_txn(work.cur, user_id)]
-    cache = work.backends.cache
-    work.then(lambda: revoke_cached_tokens(cache, revoked))
+    revoked = await tokens.delete_user_tokens_txn(work.cur, user_id)
+    work.token_revoked(*revoked)
     await _audit(work, admin_id, "suspend_user", "user", user_id, {"tokens_revoked": len(revoked)})
     return True
 
@@ -76,8 +72,7 @@ async def close_job_txn(work: Work, admin_id: int, job_id: int) -> bool:
         return False
     row = await jobs.update_job_txn(work.cur, job_id, {"status": "closed"})
     await enqueue_job_closed_txn(work, row)
-    cache = work.backends.cache
-    work.then(lambda: invalidate_jobs(cache, [job_id]))
+    work.job_changed(job_id)
     await _audit(work, admin_id, "close_job", "job", job_id, {"title": job["title"]})
     return True
 
@@ -88,8 +83,7 @@ async def delete_job_txn(work: Work, admin_id: int, job_id: int) -> bool:
         return False
     await delete_job_posts_txn(work, job_id)
     await jobs.delete_job_txn(work.cur, job_id)
-    cache = work.backends.cache
-    work.then(lambda: invalidate_jobs(cache, [job_id]))
+    work.job_changed(job_id)
     await _audit(work, admin_id, "delete_job", "job", job_id, {"title": job["title"]})
     return True
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from service.admin import actions
 from service.admin.render import PAGE_SIZE, choice_param, cursor_param, page_of, redirect, render
 from service.admin.security import STAFF_KEY
-from service.appkeys import BACKENDS, DATABASE
+from service.appkeys import BACKENDS
 from service.validation import path_id
 from sql.deliveries import STATE_FILTERS, list_deliveries
 
@@ -23,7 +23,7 @@ async def deliveries_page(request: web.Request) -> web.Response:
     state = choice_param(request, "state", STATES)
     kind = choice_param(request, "kind", KINDS)
     before = cursor_param(request, datetime, int)
-    rows = await list_deliveries(request.app[DATABASE], state,
+    rows = await list_deliveries(request.app[BACKENDS].db, state,
                                  kind=None if kind == "any" else kind,
                                  before=before, limit=PAGE_SIZE + 1)
     deliveries, next_page = page_of(request, rows, lambda row: (row["created_at"], row["id"]))

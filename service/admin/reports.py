@@ -9,7 +9,7 @@ from aiohttp import web
 from service.admin import actions
 from service.admin.render import PAGE_SIZE, cursor_param, page_of, redirect, render
 from service.admin.security import STAFF_KEY
-from service.appkeys import BACKENDS, DATABASE
+from service.appkeys import BACKENDS
 from service.errors import BadRequest
 from service.validation import path_id
 from sql.moderation import list_open_reports
@@ -17,7 +17,7 @@ from sql.moderation import list_open_reports
 
 async def reports_page(request: web.Request) -> web.Response:
     after = cursor_param(request, datetime, int)
-    rows = await list_open_reports(request.app[DATABASE], after=after,
+    rows = await list_open_reports(request.app[BACKENDS].db, after=after,
                                    limit=PAGE_SIZE + 1)
     reports, next_page = page_of(request, rows, lambda row: (row["created_at"], row["id"]))
     return render(request, "reports.html", {
