@@ -131,7 +131,8 @@ def _message_event(row: Row, email_delay_seconds: float) -> Event:
         dedup_key=_notification_key(conversation_id), refresh=True,
         event_key=f"message-{row['id']}", topic=f"conversation-{conversation_id}",
         email_delay_seconds=email_delay_seconds,
-        email_key=_reminder_key(conversation_id, row["receiver_id"], row["streak_first_id"]))
+        email_key=_reminder_key(conversation_id, row["receiver_id"], row["streak_first_id"]),
+        unread_message_id=row["streak_first_id"])
 
 
 def _notification_key(conversation_id: int) -> str:
@@ -151,9 +152,7 @@ async def read_conversation(request: web.Request) -> web.Response:
             raise NotFound()
         state = await messages.mark_conversation_read_txn(
             work.cur, conversation_id, user_id, _notification_key(conversation_id))
-        if state.streak_first_id is not None:
-            await messages.skip_pending_email_txn(
-                work.cur, _reminder_key(conversation_id, user_id, state.streak_first_id))
+        if state.streak_first_id is not None:  # its reminder checks this before sending
             work.unread_count_changed("messages", user_id)
         if state.notification_read:
             work.unread_count_changed("notifications", user_id)

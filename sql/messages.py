@@ -250,16 +250,3 @@ async def mark_conversation_read_txn(cur: Cursor, conversation_id: int, user_id:
     assert row is not None
     return ReadState(row["streak_first_id"], bool(row["notification_read"]))
 
-
-# A streak's reminder waits MESSAGE_EMAIL_DELAY; once the streak is read it is not wanted.
-# The delivery worker would also skip it, but only while the notification stays read, and
-# the next streak's message brings that notification back unread.
-SKIP_PENDING_EMAIL = """
-    UPDATE outbox SET status = 'skipped', last_error = 'read in app'
-    WHERE idempotency_key = %(key)s AND kind = 'email' AND status = 'pending'
-"""
-
-
-async def skip_pending_email_txn(cur: Cursor, idempotency_key: str) -> None:
-    await cur.execute(SKIP_PENDING_EMAIL, {"key": idempotency_key})
-

@@ -103,7 +103,9 @@ SELECT_DELIVERY_CONTEXT = """
     SELECT u.id AS user_id, u.email, u.first_name, u.suspended_at,
            n.id AS notification_id, n.notification_type, n.data, n.is_read, n.related_id,
            n.created_at, a.first_name AS actor_first_name, a.last_name AS actor_last_name,
-           coalesce(p.email, true) AS email_enabled, coalesce(p.push, true) AS push_enabled
+           coalesce(p.email, true) AS email_enabled, coalesce(p.push, true) AS push_enabled,
+           (SELECT m.is_read FROM messages m
+            WHERE m.id = %(message_id)s AND m.receiver_id = u.id) AS message_read
     FROM users u
     LEFT JOIN notifications n ON n.id = %(notification_id)s AND n.user_id = u.id
     LEFT JOIN users a ON a.id = n.actor_id
@@ -113,11 +115,12 @@ SELECT_DELIVERY_CONTEXT = """
 """
 
 
-async def get_delivery_context(db: Database, user_id: int,
-                               notification_id: int | None) -> Row | None:
-    """Everything the just-before-sending checks and the rendering need, in one query."""
-    return await db.fetch_one(SELECT_DELIVERY_CONTEXT,
-                              {"user_id": user_id, "notification_id": notification_id})
+async def get_delivery_context(db: Database, user_id: int, notification_id: int | None,
+                               message_id: int | None = None) -> Row | None:
+    """Everything the just-before-sending checks and the rendering need, in one query;
+    ``message_id``: a message the delivery waits on being unread (a reminder's)."""
+    return await db.fetch_one(SELECT_DELIVERY_CONTEXT, {
+        "user_id": user_id, "notification_id": notification_id, "message_id": message_id})
 
 
 ACTOR_COLUMNS = """

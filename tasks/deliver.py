@@ -63,7 +63,8 @@ class Deliverer:
     async def deliver_email(self, claim: Claim) -> Outcome:
         payload = claim.payload
         row = await get_delivery_context(self.db, payload["user_id"],
-                                         payload.get("notification_id"))
+                                         payload.get("notification_id"),
+                                         payload.get("unread_message_id"))
         skip = why_not_send(row, payload.get("notification_id"), channel="email")
         if skip or row is None:
             return Outcome.skipped(skip or "user deleted")
@@ -158,7 +159,7 @@ def why_not_send(row: Row | None, notification_id: int | None, channel: str) -> 
         return None
     if row["notification_id"] is None:
         return "notification deleted"
-    if row["is_read"]:
+    if row["is_read"] or row["message_read"]:
         return "read in app"
     if not row[f"{channel}_enabled"]:
         return "preference off"

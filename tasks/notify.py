@@ -43,6 +43,8 @@ class Event:
     push: bool = True
     email_delay_seconds: float = 0
     email_key: str | None = None  # overrides the email's idempotency key (one per streak)
+    # A reminder about this message: its email is not sent once the message has been read.
+    unread_message_id: int | None = None
 
 
 async def notify_txn(work: Work, event: Event) -> int | None:
@@ -70,6 +72,8 @@ async def notify_txn(work: Work, event: Event) -> int | None:
     if event.email and event.type in EMAIL_FOR_TYPE:
         payload = {"email_type": event.type, "user_id": event.user_id,
                    "notification_id": notification_id}
+        if event.unread_message_id is not None:
+            payload["unread_message_id"] = event.unread_message_id
         work.queued(await insert_email_delivery_txn(
             cur, user_id=event.user_id, type=event.type, payload=payload,
             key=event.email_key or f"email:{occurrence}",
