@@ -14,12 +14,12 @@ from service.authn import Principal, authenticate, require_employer
 from service.errors import Forbidden, NotFound, ValidationFailed
 from service.job_schemas import Job, JobCreate, JobsQuery, JobUpdate
 from service.paging import split_page
+from service.posting import create_post_txn, remove_job_posts_txn
 from service.responses import from_row, json_answer, no_content, read_body
 from service.schemas import Page, PageQuery, PublicProfile
 from service.validation import decode_cursor, decode_query, path_id
 from sql import jobs
 from sql.db import ForeignKeyViolation
-from tasks.feeds import create_post_txn, delete_job_posts_txn
 from tasks.jobs import enqueue_job_closed_txn
 from tasks.work import unit_of_work
 
@@ -157,7 +157,7 @@ async def delete_job(request: web.Request) -> web.Response:
             raise NotFound()
         if not principal.is_admin:
             _check_owner(job, principal)
-        await delete_job_posts_txn(work, job_id)
+        await remove_job_posts_txn(work, job_id)
         await jobs.delete_job_txn(work.cur, job_id)
         work.job_changed(job_id)
     return no_content()

@@ -14,13 +14,13 @@ from service.appkeys import BACKENDS
 from service.authn import authenticate
 from service.errors import Forbidden, NotFound, ValidationFailed
 from service.paging import split_page
+from service.posting import create_post_txn, posts_removed_txn
 from service.responses import from_row, json_answer, no_content, read_body
 from service.schemas import Page, PageQuery, PublicProfile
 from service.social_schemas import Comment, CommentCreate, Post, PostCreate
 from service.validation import decode_cursor, decode_query, path_id
 from sql import posts, users
 from sql.db import Database, Row
-from tasks.feeds import create_post_txn, forget_posts_txn
 from tasks.notify import Event, notify_txn
 from tasks.work import unit_of_work
 
@@ -101,7 +101,7 @@ async def delete_post(request: web.Request) -> web.Response:
         deleted = await posts.delete_post_txn(work.cur, post_id, principal.user_id,
                                               principal.is_admin)
         if deleted:
-            await forget_posts_txn(work, [post_id])
+            await posts_removed_txn(work, [post_id])
     if not deleted:
         raise Forbidden() if await posts.post_exists(backends.db, post_id) else NotFound()
     return no_content()

@@ -23,7 +23,7 @@ from typing import Any
 
 from cache.client import CacheUnavailable
 from cache.feeds import FEED_SIZE, Entry, add_to_feeds, entry_of, remove_from_feed
-from sql import feeds, posts
+from sql import feeds
 from sql.db import Row
 from sql.social import list_active_followers_txn
 from tasks.fanout import enqueue_fanout_txn
@@ -32,16 +32,6 @@ from tasks.work import Backends, Work
 log = logging.getLogger(__name__)
 
 FEED_FANOUT = "feed"
-
-
-async def create_post_txn(work: Work, *, author_id: int, body: str, post_type: str,
-                          related_job_id: int | None) -> Row | None:
-    """Insert a post and publish it; None (nothing written) when the job does not exist."""
-    post = await posts.insert_post_txn(work.cur, author_id=author_id, body=body,
-                                       post_type=post_type, related_job_id=related_job_id)
-    if post is not None:
-        await publish_post_txn(work, post)
-    return post
 
 
 async def publish_post_txn(work: Work, post: Row) -> None:
@@ -102,20 +92,6 @@ async def follows_removed_txn(work: Work, removed: Sequence[Row], max_followers:
                           row["followed_id"]))
         if row["followers_count"] == max_followers:  # just fell back to fan-out
             await enqueue_author_merge_txn(work, row["followed_id"])
-
-
-async def forget_posts_txn(work: Work, post_ids: list[int]) -> None:
-    """Deleted posts: their like and comment notifications go too (feeds drop them on read)."""
-    if post_ids:
-        users = await posts.delete_post_notifications_txn(work.cur, post_ids)
-        work.unread_count_changed("notifications", *users)
-
-
-async def delete_job_posts_txn(work: Work, job_id: int) -> list[int]:
-    """For ``DELETE /jobs``: delete the job's posts with their notifications, before the job."""
-    post_ids = await posts.delete_job_posts_txn(work.cur, job_id)
-    await forget_posts_txn(work, post_ids)
-    return post_ids
 
 
 def _entries(rows: Sequence[Row]) -> list[Entry]:

@@ -23,10 +23,10 @@ from cache.feeds import COMPLETE, add_to_feeds, fill_feed, read_feed
 from cache.keys import Keys
 from service.appkeys import BACKENDS
 from service.config import Settings
+from service.posting import remove_job_posts_txn
 from sql import feeds, posts, social
 from sql.db import Database
 from sql.migrate import apply_migrations
-from tasks.feeds import delete_job_posts_txn
 from tasks.work import unit_of_work
 from tests import servers
 from tests.conftest import API, Account, ClientFactory, register
@@ -218,7 +218,7 @@ async def test_posts_of_a_deleted_job_leave_feeds_with_their_notifications(
     await client.post(f"{API}/posts/{post['id']}/like", headers=fan.headers)
     assert await feed(client, fan) == [post["id"]]
     async with unit_of_work(client.server.app[BACKENDS], "delete_job") as work:
-        assert await delete_job_posts_txn(work, job_id) == [post["id"]]
+        assert await remove_job_posts_txn(work, job_id) == [post["id"]]
         await work.cur.execute("DELETE FROM jobs WHERE id = %(id)s", {"id": job_id})
     assert await feed(client, fan) == []
     unread = await client.get(f"{API}/notifications/unread_count", headers=employer.headers)

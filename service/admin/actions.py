@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from service.posting import posts_removed_txn, remove_job_posts_txn
 from sql import jobs, posts, tokens
 from sql.admin_users import reinstate_account_txn, suspend_account_txn
 from sql.audit import insert_audit_entry_txn
 from sql.deliveries import retry_dead_deliveries_txn, retry_dead_delivery_txn
 from sql.moderation import lock_open_report_txn, resolve_report_txn, resolve_reports_on_txn
-from tasks.feeds import delete_job_posts_txn, forget_posts_txn
 from tasks.jobs import enqueue_job_closed_txn
 from tasks.work import Backends, Work, unit_of_work
 
@@ -48,7 +48,7 @@ async def reinstate_user(backends: Backends, admin_id: int, user_id: int) -> boo
 async def remove_post_txn(work: Work, admin_id: int, post_id: int) -> bool:
     if not await posts.delete_post_txn(work.cur, post_id, admin_id, is_admin=True):
         return False
-    await forget_posts_txn(work, [post_id])
+    await posts_removed_txn(work, [post_id])
     await _audit(work, admin_id, "remove_post", "post", post_id)
     return True
 
@@ -81,7 +81,7 @@ async def delete_job_txn(work: Work, admin_id: int, job_id: int) -> bool:
     job = await jobs.lock_job_txn(work.cur, job_id)
     if job is None:
         return False
-    await delete_job_posts_txn(work, job_id)
+    await remove_job_posts_txn(work, job_id)
     await jobs.delete_job_txn(work.cur, job_id)
     work.job_changed(job_id)
     await _audit(work, admin_id, "delete_job", "job", job_id, {"title": job["title"]})
