@@ -6,6 +6,7 @@ from datetime import datetime
 
 from aiohttp import web
 
+from service.answers import job_answers
 from service.appkeys import BACKENDS
 from service.authn import authenticate
 from service.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -19,7 +20,6 @@ from service.job_schemas import (
     ApplicationWithJob,
     StatusChange,
 )
-from service.jobs import job_answers
 from service.paging import split_page
 from service.responses import from_row, json_answer, no_content, read_body
 from service.schemas import Page, PageQuery, PublicProfile
@@ -86,7 +86,7 @@ async def list_mine(request: web.Request) -> web.Response:
     rows = await applications.list_for_applicant(db, principal.user_id, after, query.limit + 1)
     page, next_cursor = split_page(rows, query.limit, _created_key)
     job_rows = await jobs.get_jobs(db, [row["job_id"] for row in page])
-    answers = {job.id: job for job in await job_answers(request, job_rows, principal.user_id)}
+    answers = {job.id: job for job in await job_answers(db, job_rows, principal.user_id)}
     items = [from_row({**row, "job": answers[row["job_id"]]}, ApplicationWithJob)
              for row in page if row["job_id"] in answers]
     return json_answer(Page(items=items, next_cursor=next_cursor))

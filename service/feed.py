@@ -28,9 +28,9 @@ from cache.feeds import (
     remove_from_feed,
     slice_entries,
 )
+from service.answers import hydrated_post_page
 from service.appkeys import BACKENDS, SETTINGS
 from service.authn import authenticate
-from service.posts import hydrated_post_page
 from service.responses import json_answer
 from service.schemas import PageQuery
 from service.validation import decode_cursor, decode_query

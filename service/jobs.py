@@ -9,14 +9,15 @@ import msgspec
 from aiohttp import web
 
 from cache.jobs import fill_job, fill_job_page, read_job, read_job_page
+from service.answers import job_answers
 from service.appkeys import BACKENDS
 from service.authn import Principal, authenticate, require_employer
 from service.errors import Forbidden, NotFound, ValidationFailed
-from service.job_schemas import Job, JobCreate, JobsQuery, JobUpdate
+from service.job_schemas import JobCreate, JobsQuery, JobUpdate
 from service.paging import split_page
 from service.posting import create_post_txn, remove_job_posts_txn
-from service.responses import from_row, json_answer, no_content, read_body
-from service.schemas import Page, PageQuery, PublicProfile
+from service.responses import json_answer, no_content, read_body
+from service.schemas import Page, PageQuery
 from service.validation import decode_cursor, decode_query, path_id
 from sql import jobs
 from sql.db import ForeignKeyViolation
@@ -25,17 +26,6 @@ from tasks.work import unit_of_work
 
 DEFAULT_LIFETIME = timedelta(days=30)
 CACHED_PAGE_SIZE = 20
-
-
-async def job_answers(request: web.Request, rows: list[dict[str, Any]],
-                      viewer_id: int) -> list[Job]:
-    """Job rows → answers: employers and the caller's saved flags in one query."""
-    profiles, saved = await jobs.get_viewer_parts(
-        request.app[BACKENDS].db, viewer_id, {row["employer_id"] for row in rows},
-        [row["id"] for row in rows])
-    return [from_row({**row, "employer": from_row(profiles[row["employer_id"]], PublicProfile),
-                      "saved_by_me": row["id"] in saved}, Job)
-            for row in rows if row["employer_id"] in profiles]
 
 
 async def create_job(request: web.Request) -> web.Response:
@@ -48,7 +38,7 @@ async def create_job(request: web.Request) -> web.Response:
         await create_post_txn(work, author_id=principal.user_id, post_type="job",
                               body=f"We are hiring: {row['title']}", related_job_id=row["id"])
         work.job_changed(row["id"])
-    [answer] = await job_answers(request, [row], principal.user_id)
+    [answer] = await job_answers(request.app[BACKENDS].db, [row], principal.user_id)
     return json_answer(answer, status=201)
 
 
@@ -63,7 +53,7 @@ async def get_job(request: web.Request) -> web.Response:
             raise NotFound()
         if generation is not None:
             await fill_job(cache, job_id, generation, row)
-    [answer] = await job_answers(request, [row], principal.user_id)
+    [answer] = await job_answers(request.app[BACKENDS].db, [row], principal.user_id)
     return json_answer(answer)
 
 
@@ -86,7 +76,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     rows = await (_cached_first_page(request, query.category) if cacheable
                   else _query_jobs(request, query, filters))
     page, next_cursor = split_page(rows, query.limit, lambda row: (row["created_at"], row["id"]))
-    items = await job_answers(request, page, principal.user_id)
+    items = await job_answers(request.app[BACKENDS].db, page, principal.user_id)
     return json_answer(Page(items=items, next_cursor=next_cursor))
 
 
@@ -133,7 +123,7 @@ async def update_job(request: web.Request) -> web.Response:
         if job["status"] == "open" and row["status"] == "closed" and "status" in changes:
             await enqueue_job_closed_txn(work, row)
         work.job_changed(job_id)
-    [answer] = await job_answers(request, [row], principal.user_id)
+    [answer] = await job_answers(request.app[BACKENDS].db, [row], principal.user_id)
     return json_answer(answer)
 
 
@@ -185,5 +175,5 @@ async def list_saved_jobs(request: web.Request) -> web.Response:
     rows = await jobs.list_saved_jobs(request.app[BACKENDS].db, principal.user_id, after,
                                       query.limit + 1)
     page, next_cursor = split_page(rows, query.limit, lambda row: (row["saved_at"], row["id"]))
-    items = await job_answers(request, page, principal.user_id)
+    items = await job_answers(request.app[BACKENDS].db, page, principal.user_id)
     return json_answer(Page(items=items, next_cursor=next_cursor))

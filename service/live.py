@@ -25,8 +25,8 @@ from aiohttp import web
 
 from cache.client import Cache
 from cache.live import Subscription, renew_stream_slots
+from service.answers import notification_answer
 from service.appkeys import BACKENDS, SETTINGS
-from service.notification_answer import notification_answer
 from service.responses import from_row
 from service.social_schemas import Message
 from sql.db import Database, DatabaseUnavailable

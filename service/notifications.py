@@ -7,10 +7,10 @@ from datetime import datetime
 from aiohttp import web
 
 from service.account import read_unread_counts, unread_values
+from service.answers import notification_answer
 from service.appkeys import BACKENDS
 from service.authn import authenticate, authenticate_reading
 from service.errors import NotFound
-from service.notification_answer import notification_answer
 from service.paging import split_page
 from service.responses import json_answer, no_content, read_body
 from service.schemas import (

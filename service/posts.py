@@ -1,8 +1,4 @@
-"""/posts, likes and comments, and the one way every list of posts is hydrated.
-
-A page of posts costs a fixed number of queries whatever its size: the post rows (with the
-caller's ``liked_by_me``) in one, their authors' profiles in one (``sql.users.get_profiles``).
-"""
+"""/posts, likes and comments. Posts are answered through service/answers.py."""
 
 from __future__ import annotations
 
@@ -10,6 +6,7 @@ from datetime import datetime
 
 from aiohttp import web
 
+from service.answers import hydrate_posts, post_page
 from service.appkeys import BACKENDS
 from service.authn import authenticate
 from service.errors import Forbidden, NotFound, ValidationFailed
@@ -25,46 +22,6 @@ from tasks.notify import Event, notify_txn
 from tasks.work import unit_of_work
 
 BLOCKED = "You or the author of this post has blocked the other."
-AUTHOR_PREFIX = "author_"
-AUTHOR_PREFIX_LENGTH = len(AUTHOR_PREFIX)
-
-
-async def hydrate_posts(db: Database, rows: list[Row], viewer_id: int) -> list[Post]:
-    """Post rows (with ``liked_by_me``) as ``Post`` answers; authors in one query."""
-    authors = await users.get_profiles(db, {row["user_id"] for row in rows}, viewer_id)
-    return [_post(row, from_row(authors[row["user_id"]], PublicProfile))
-            for row in rows if row["user_id"] in authors]
-
-
-async def post_page(db: Database, rows: list[Row], limit: int, viewer_id: int) -> Page[Post]:
-    """``limit + 1`` rows, newest first → a page whose cursor is the last ``(created_at, id)``."""
-    page, next_cursor = split_page(rows, limit, _position)
-    return Page(items=await hydrate_posts(db, page, viewer_id), next_cursor=next_cursor)
-
-
-def hydrated_post_page(rows: list[Row], limit: int) -> Page[Post]:
-    """Like ``post_page``, for rows that carry their author's profile as ``author_`` columns
-    (sql.feeds), so the page needs no query of its own."""
-    page, next_cursor = split_page(rows, limit, _position)
-    return Page(items=[_post(row, _author_of(row)) for row in page], next_cursor=next_cursor)
-
-
-def _position(row: Row) -> tuple[datetime, int]:
-    return row["created_at"], row["id"]
-
-
-def _author_of(row: Row) -> PublicProfile:
-    return from_row({name[AUTHOR_PREFIX_LENGTH:]: value for name, value in row.items()
-                     if name.startswith(AUTHOR_PREFIX)}, PublicProfile)
-
-
-def _post(row: Row, author: PublicProfile) -> Post:
-    return Post(id=row["id"], author=author, body=row["body"], post_type=row["post_type"],
-                related_job_id=row["related_job_id"], likes_count=row["likes_count"],
-                comments_count=row["comments_count"], liked_by_me=row["liked_by_me"],
-                created_at=row["created_at"])
-
-
 async def _one_post(db: Database, post_id: int, viewer_id: int) -> Post:
     items = await hydrate_posts(db, await posts.get_posts(db, [post_id], viewer_id), viewer_id)
     if not items:

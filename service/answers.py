@@ -1,0 +1,83 @@
+"""Rows → the API's answer objects, for every handler that shows them.
+
+Each kind of object is answered by one function here, so a job, a post or a notification
+looks the same in every list, page and live event, and a page costs a fixed number of
+queries whatever its size: the rows in one, what they refer to (authors, employers, the
+caller's saved flags) in one more, or none when the rows carry it as prefixed columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from service.job_schemas import Job
+from service.paging import split_page
+from service.responses import from_row
+from service.schemas import Notification, Page, PublicProfile
+from service.social_schemas import Post
+from sql import jobs, users
+from sql.db import Database, Row
+
+
+async def job_answers(db: Database, rows: list[Row], viewer_id: int) -> list[Job]:
+    """Job rows → answers: employers and the caller's saved flags in one query."""
+    profiles, saved = await jobs.get_viewer_parts(
+        db, viewer_id, {row["employer_id"] for row in rows},
+        [row["id"] for row in rows])
+    return [from_row({**row, "employer": from_row(profiles[row["employer_id"]], PublicProfile),
+                      "saved_by_me": row["id"] in saved}, Job)
+            for row in rows if row["employer_id"] in profiles]
+
+
+AUTHOR_PREFIX = "author_"
+AUTHOR_PREFIX_LENGTH = len(AUTHOR_PREFIX)
+
+
+async def hydrate_posts(db: Database, rows: list[Row], viewer_id: int) -> list[Post]:
+    """Post rows (with ``liked_by_me``) as ``Post`` answers; authors in one query."""
+    authors = await users.get_profiles(db, {row["user_id"] for row in rows}, viewer_id)
+    return [_post(row, from_row(authors[row["user_id"]], PublicProfile))
+            for row in rows if row["user_id"] in authors]
+
+
+async def post_page(db: Database, rows: list[Row], limit: int, viewer_id: int) -> Page[Post]:
+    """``limit + 1`` rows, newest first → a page whose cursor is the last ``(created_at, id)``."""
+    page, next_cursor = split_page(rows, limit, _position)
+    return Page(items=await hydrate_posts(db, page, viewer_id), next_cursor=next_cursor)
+
+
+def hydrated_post_page(rows: list[Row], limit: int) -> Page[Post]:
+    """Like ``post_page``, for rows that carry their author's profile as ``author_`` columns
+    (sql.feeds), so the page needs no query of its own."""
+    page, next_cursor = split_page(rows, limit, _position)
+    return Page(items=[_post(row, _author_of(row)) for row in page], next_cursor=next_cursor)
+
+
+def _position(row: Row) -> tuple[datetime, int]:
+    return row["created_at"], row["id"]
+
+
+def _author_of(row: Row) -> PublicProfile:
+    return from_row({name[AUTHOR_PREFIX_LENGTH:]: value for name, value in row.items()
+                     if name.startswith(AUTHOR_PREFIX)}, PublicProfile)
+
+
+def _post(row: Row, author: PublicProfile) -> Post:
+    return Post(id=row["id"], author=author, body=row["body"], post_type=row["post_type"],
+                related_job_id=row["related_job_id"], likes_count=row["likes_count"],
+                comments_count=row["comments_count"], liked_by_me=row["liked_by_me"],
+                created_at=row["created_at"])
+
+
+def notification_answer(row: Mapping[str, Any]) -> Notification:
+    """``row`` as ``sql/notifications.py`` lists it (the actor's columns prefixed ``actor_``);
+    a stored event's copy of it (timestamps as JSON text) converts the same way."""
+    actor = None
+    if row["actor_id"] is not None:
+        actor = {key.removeprefix("actor_"): value for key, value in row.items()
+                 if key.startswith("actor_")} | {"id": row["actor_id"]}
+    return from_row({"id": row["id"], "type": row["type"], "actor": actor,
+                     "related_id": row["related_id"], "data": row["data"],
+                     "is_read": row["is_read"], "created_at": row["created_at"]}, Notification)
