@@ -46,6 +46,7 @@ from service.config import (
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_PREFIX,
     DEFAULT_REDIS_URL,
+    VARIABLES,
     ConfigError,
     Settings,
     load_settings,
@@ -105,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="run.py", description="hireme command line")
+    parser = argparse.ArgumentParser(prog="run.py", description="hireme command line",
+                                     epilog=variables_help(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("serve", help="run the web service: a supervisor and its workers")
     commands.add_parser("migrate", help="apply pending database migrations")
@@ -115,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_seed_parser(commands)
     add_admin_parser(commands)
     return parser
+
+
+def variables_help() -> str:
+    """The environment variables and their defaults, as README's Configuration table has them."""
+    width = max(len(var.name) for var in VARIABLES) + 2
+    lines = [f"  {var.name:<{width}}{var.default}" for var in VARIABLES]
+    return "\n".join(["environment variables and their defaults (what each does: README.md, "
+                      "Configuration):", *lines])
 
 
 def add_admin_parser(commands: Any) -> None:

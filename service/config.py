@@ -1,7 +1,8 @@
 """Settings: read once from the environment into one frozen object, then passed down.
 
-Every variable is declared once in ``VARIABLES`` with its default and help text; README's
-configuration table is checked against it by a test, so nothing goes undocumented.
+Each default is declared once, on its ``Settings`` field; ``VARIABLES`` names the environment
+variable that sets each field and says what it means. README's configuration table and
+``run.py --help`` are checked against them by a test, so nothing goes undocumented or stale.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,10 +18,10 @@ from urllib.parse import urlsplit
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/hireme"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_REDIS_PREFIX = "hireme:"
-DEFAULT_PUSH_ALLOWLIST = (
-    "https://fcm.googleapis.com,https://updates.push.services.mozilla.com,"
-    "https://web.push.apple.com,https://wns2-par02p.notify.windows.com,"
-    "https://notify.windows.com"
+DEFAULT_PUSH_ALLOWLIST = (  # the major browser push services
+    "https://fcm.googleapis.com", "https://updates.push.services.mozilla.com",
+    "https://web.push.apple.com", "https://wns2-par02p.notify.windows.com",
+    "https://notify.windows.com",
 )
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -46,7 +47,7 @@ class Settings:
     redis_prefix: str = DEFAULT_REDIS_PREFIX
     bind: str = "127.0.0.1"
     port: int = 8000
-    web_concurrency: int = 1
+    web_concurrency: int = 1  # from the environment: the number of CPUs (load_settings)
     db_pool_size: int = 5
     db_pool_max_overflow: int = 10
     db_pool_recycle: float = 300.0
@@ -59,7 +60,7 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8000"
     vapid_private_key: str = ""
     vapid_subject: str = "mailto:admin@hireme.local"
-    push_endpoint_allowlist: tuple[str, ...] = ()
+    push_endpoint_allowlist: tuple[str, ...] = DEFAULT_PUSH_ALLOWLIST
     message_email_delay: float = 600.0
     secret_key: str = field(default="", repr=False)
     auth_rate_limit: RateLimit = RateLimit(10, 60)
@@ -141,87 +142,116 @@ def _log_format(raw: str) -> str:
 
 @dataclass(frozen=True)
 class Variable:
+    """One environment variable: it sets the ``Settings`` field ``attribute`` when given.
+
+    Its default is that field's default, declared nowhere else; ``default`` is it as README
+    and ``run.py --help`` show it. ``default_in_words`` replaces it where the default is not
+    one value (computed at start-up, a list too long to show, or none at all).
+    """
+
     name: str
     attribute: str
     parse: Callable[[str], Any]
-    default: str
     help: str
+    default_in_words: str | None = None
+
+    @property
+    def default(self) -> str:
+        if self.default_in_words is not None:
+            return self.default_in_words
+        return show_default(SETTINGS_DEFAULTS[self.attribute])
+
+
+SETTINGS_DEFAULTS: Mapping[str, Any] = {item.name: item.default for item in fields(Settings)}
+
+
+def show_default(value: Any) -> str:
+    """A default written the way the variable would be set to it."""
+    if isinstance(value, RateLimit):
+        return f"{value.count}/{value.window}"
+    if isinstance(value, tuple):
+        value = ",".join(value)
+    if isinstance(value, float):
+        value = f"{value:g}"
+    return str(value) or "(empty)"
 
 
 VARIABLES: tuple[Variable, ...] = (
     Variable("DATABASE_URL", "database_url", _url("postgresql", "postgres"),
-             DEFAULT_DATABASE_URL, "PostgreSQL primary (libpq URL)"),
+             "PostgreSQL primary (libpq URL)"),
     Variable("DATABASE_REPLICA_URLS", "database_replica_urls",
-             _url_list("postgresql", "postgres"), "",
+             _url_list("postgresql", "postgres"),
              "comma-separated read replicas for slightly stale reads; empty: primary only"),
-    Variable("REPLICA_MAX_LAG_SECONDS", "replica_max_lag_seconds", _non_negative_float, "5",
+    Variable("REPLICA_MAX_LAG_SECONDS", "replica_max_lag_seconds", _non_negative_float,
              "a replica further behind the primary gets no reads until it catches up; also "
              "how long (plus 3 s) a user's reads stay on the primary after their own write"),
     Variable("REDIS_URL", "redis_url",
              _url("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"),
-             DEFAULT_REDIS_URL, "Redis for cache, rate limits, feeds; redis+cluster://host:port "
+             "Redis for cache, rate limits, feeds; redis+cluster://host:port "
              "(rediss+cluster:// with TLS) names a Redis Cluster by any of its nodes"),
-    Variable("REDIS_PREFIX", "redis_prefix", str, DEFAULT_REDIS_PREFIX,
+    Variable("REDIS_PREFIX", "redis_prefix", str,
              "prefix of every Redis key, so several deployments can share one Redis"),
-    Variable("BIND", "bind", _bind, "127.0.0.1", "listen address, or unix:/path for a socket"),
-    Variable("PORT", "port", _positive_int, "8000", "listen port (ignored for a unix socket)"),
-    Variable("WEB_CONCURRENCY", "web_concurrency", _positive_int, "number of CPUs",
-             "worker processes run by `run.py serve`"),
-    Variable("DB_POOL_SIZE", "db_pool_size", _positive_int, "5",
+    Variable("BIND", "bind", _bind, "listen address, or unix:/path for a socket"),
+    Variable("PORT", "port", _positive_int, "listen port (ignored for a unix socket)"),
+    Variable("WEB_CONCURRENCY", "web_concurrency", _positive_int,
+             "worker processes run by `run.py serve`",
+             default_in_words="number of CPUs"),  # load_settings counts them
+    Variable("DB_POOL_SIZE", "db_pool_size", _positive_int,
              "aiopg pool minsize per worker process"),
-    Variable("DB_POOL_MAX_OVERFLOW", "db_pool_max_overflow", int, "10",
+    Variable("DB_POOL_MAX_OVERFLOW", "db_pool_max_overflow", int,
              "extra connections above DB_POOL_SIZE (pool maxsize = size + overflow)"),
-    Variable("DB_POOL_RECYCLE", "db_pool_recycle", _non_negative_float, "300",
+    Variable("DB_POOL_RECYCLE", "db_pool_recycle", _non_negative_float,
              "seconds after which a pooled connection is replaced"),
-    Variable("DB_ACQUIRE_TIMEOUT", "db_acquire_timeout", _non_negative_float, "5",
+    Variable("DB_ACQUIRE_TIMEOUT", "db_acquire_timeout", _non_negative_float,
              "seconds to wait for a database connection before answering 503"),
-    Variable("REQUEST_TIMEOUT", "request_timeout", _non_negative_float, "60",
+    Variable("REQUEST_TIMEOUT", "request_timeout", _non_negative_float,
              "seconds a request may take before it is cancelled with 503"),
-    Variable("STATEMENT_TIMEOUT", "statement_timeout", _non_negative_float, "30",
+    Variable("STATEMENT_TIMEOUT", "statement_timeout", _non_negative_float,
              "PostgreSQL statement_timeout in seconds for the service's connections"),
-    Variable("MAX_BODY_SIZE", "max_body_size", _positive_int, "65536",
+    Variable("MAX_BODY_SIZE", "max_body_size", _positive_int,
              "request body limit in bytes (413 above it)"),
-    Variable("SMTP_URL", "smtp_url", _url("smtp", "smtps"), "smtp://127.0.0.1:1025",
+    Variable("SMTP_URL", "smtp_url", _url("smtp", "smtps"),
              "smtp://[user:pass@]host:port (?starttls=1 requires STARTTLS), smtps:// implicit TLS"),
-    Variable("MAIL_FROM", "mail_from", str, "hireme <no-reply@hireme.local>", "sender address"),
+    Variable("MAIL_FROM", "mail_from", str, "sender address"),
     Variable("PUBLIC_BASE_URL", "public_base_url", _url("http", "https"),
-             "http://127.0.0.1:8000", "base URL used in links in emails and push payloads"),
-    Variable("VAPID_PRIVATE_KEY", "vapid_private_key", str, "",
+             "base URL used in links in emails and push payloads"),
+    Variable("VAPID_PRIVATE_KEY", "vapid_private_key", str,
              "push signing key: a PEM file path or the raw key as base64url (`run.py vapid`)"),
     Variable("VAPID_SUBJECT", "vapid_subject", _url("mailto", "https"),
-             "mailto:admin@hireme.local", "VAPID subject: mailto: or https: contact"),
+             "VAPID subject: mailto: or https: contact"),
     Variable("PUSH_ENDPOINT_ALLOWLIST", "push_endpoint_allowlist", _url_list("http", "https"),
-             "the major browser push services", "comma-separated origins push endpoints may use"),
-    Variable("MESSAGE_EMAIL_DELAY", "message_email_delay", _non_negative_float, "600",
+             "comma-separated origins push endpoints may use",
+             default_in_words="the major browser push services"),
+    Variable("MESSAGE_EMAIL_DELAY", "message_email_delay", _non_negative_float,
              "seconds before an unread message is emailed"),
-    Variable("SECRET_KEY", "secret_key", str, "none (required)",
-             "signs admin sessions and unsubscribe links; at least 32 characters"),
-    Variable("AUTH_RATE_LIMIT", "auth_rate_limit", _rate_limit, "10/60",
-             "register/login/password attempts per window, per IP and per account"),
-    Variable("WRITE_RATE_LIMIT", "write_rate_limit", _rate_limit, "120/60",
-             "writes per token per window"),
-    Variable("CORS_ORIGINS", "cors_origins", _url_list("http", "https"), "",
+    Variable("SECRET_KEY", "secret_key", str,
+             "signs admin sessions and unsubscribe links; at least 32 characters",
+             default_in_words="none (required)"),
+    Variable("AUTH_RATE_LIMIT", "auth_rate_limit", _rate_limit,
+             "register/login/admin sign-in/password attempts per window, per IP and per account"),
+    Variable("WRITE_RATE_LIMIT", "write_rate_limit", _rate_limit, "writes per token per window"),
+    Variable("CORS_ORIGINS", "cors_origins", _url_list("http", "https"),
              "comma-separated browser origins allowed to call the API"),
-    Variable("TRUSTED_PROXIES", "trusted_proxies", _words, "127.0.0.1,::1",
+    Variable("TRUSTED_PROXIES", "trusted_proxies", _words,
              "peers whose X-Forwarded-For is believed (nginx); others' is ignored"),
-    Variable("DELIVERY_WORKERS", "delivery_workers", _positive_int, "4",
+    Variable("DELIVERY_WORKERS", "delivery_workers", _positive_int,
              "delivery coroutines per worker process"),
-    Variable("DELIVERY_LEASE_SECONDS", "delivery_lease_seconds", _non_negative_float, "60",
+    Variable("DELIVERY_LEASE_SECONDS", "delivery_lease_seconds", _non_negative_float,
              "how long a claimed delivery is held before another process may take it"),
-    Variable("DELIVERY_SWEEP_SECONDS", "delivery_sweep_seconds", _non_negative_float, "5",
+    Variable("DELIVERY_SWEEP_SECONDS", "delivery_sweep_seconds", _non_negative_float,
              "how often each process sweeps for due or orphaned deliveries"),
     Variable("DELIVERY_RETRY_BASE_SECONDS", "delivery_retry_base_seconds",
-             _non_negative_float, "2", "first retry delay, doubled each attempt with jitter"),
-    Variable("DELIVERY_MAX_ATTEMPTS", "delivery_max_attempts", _positive_int, "10",
+             _non_negative_float, "first retry delay, doubled each attempt with jitter"),
+    Variable("DELIVERY_MAX_ATTEMPTS", "delivery_max_attempts", _positive_int,
              "attempts before a delivery is dead"),
-    Variable("DELIVERY_LAG_SECONDS", "delivery_lag_seconds", _non_negative_float, "300",
+    Variable("DELIVERY_LAG_SECONDS", "delivery_lag_seconds", _non_negative_float,
              "/health says deliveries are lagging when the oldest due one waited longer"),
-    Variable("FEED_FANOUT_MAX_FOLLOWERS", "feed_fanout_max_followers", _positive_int, "10000",
+    Variable("FEED_FANOUT_MAX_FOLLOWERS", "feed_fanout_max_followers", _positive_int,
              "authors with more followers are merged into feeds at read time"),
-    Variable("FEED_ACTIVE_DAYS", "feed_active_days", _positive_int, "30",
+    Variable("FEED_ACTIVE_DAYS", "feed_active_days", _positive_int,
              "only followers seen in this many days get feed fan-out"),
-    Variable("LOG_LEVEL", "log_level", _log_level, "INFO", "DEBUG, INFO, WARNING or ERROR"),
-    Variable("LOG_FORMAT", "log_format", _log_format, "text",
+    Variable("LOG_LEVEL", "log_level", _log_level, "DEBUG, INFO, WARNING or ERROR"),
+    Variable("LOG_FORMAT", "log_format", _log_format,
              "text (one readable line per record) or json (one JSON object per line: time, "
              "level, logger, process, request id, message; the access line adds method, route, "
              "path, status, duration_ms, user_id)"),
@@ -246,7 +276,6 @@ def load_settings(environ: Mapping[str, str] | None = None, *,
         except ValueError as error:
             raise ConfigError(f"{var.name}={raw!r} is invalid: {error}") from None
     values.setdefault("web_concurrency", os.cpu_count() or 1)
-    values.setdefault("push_endpoint_allowlist", _url_list("https")(DEFAULT_PUSH_ALLOWLIST))
     values["local_run"] = "DATABASE_URL" not in env
     if values["local_run"]:
         values.setdefault("secret_key", _local_secret(var_dir, "secret_key", _new_secret_key))

@@ -51,12 +51,15 @@ FRESH_LEASE_SHARE = 0.25
 
 @dataclass(frozen=True)
 class DeliveryConfig:
-    workers: int = 4
-    lease_seconds: float = 60.0
-    sweep_seconds: float = 5.0
-    retry_base_seconds: float = 2.0
-    max_attempts: int = 10
-    grace_seconds: float = 10.0
+    """The queue's DELIVERY_* settings (``runtime.delivery_config``): no defaults here, the
+    settings' are the only ones."""
+
+    workers: int
+    lease_seconds: float
+    sweep_seconds: float
+    retry_base_seconds: float
+    max_attempts: int
+    grace_seconds: float = 10.0  # not a setting: how long stop() lets in-flight sends finish
 
 
 @dataclass

@@ -1,20 +1,80 @@
-"""Settings: parsing, errors that name the variable, and README documenting every one."""
+"""Settings: parsing, errors that name the variable, and README and ``run.py --help``
+showing every variable with the default the code gives it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from service.config import VARIABLES, ConfigError, RateLimit, load_settings
+from service.config import (
+    SETTINGS_DEFAULTS,
+    VARIABLES,
+    ConfigError,
+    RateLimit,
+    Settings,
+    Variable,
+    load_settings,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PRODUCTION = {"DATABASE_URL": "postgresql://db.internal/hireme", "SECRET_KEY": "s" * 40}
 
 
-def test_every_variable_is_documented_in_readme():
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    missing = [var.name for var in VARIABLES if f"`{var.name}`" not in readme]
-    assert missing == []
+def readme_configuration_table() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) per row of README's Configuration table."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            name, default, meaning = (cell.strip() for cell in line.strip("|").split("|", 2))
+            rows.append((name.strip("`"), default, meaning))
+    return rows
+
+
+def run_py_help_variables() -> list[tuple[str, str]]:
+    """(variable, default) per line of the variables list ``python run.py --help`` prints."""
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), "--help"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60, check=True)
+    listing = result.stdout.split("environment variables and their defaults", 1)[1]
+    return [(name, default) for name, default in
+            (line.split(maxsplit=1) for line in listing.splitlines()[1:] if line.strip())]
+
+
+def test_readme_documents_every_variable_with_its_default_and_meaning():
+    documented = [(var.name, var.default, var.help) for var in VARIABLES]
+    assert readme_configuration_table() == documented
+
+
+def test_run_py_help_lists_every_variable_with_its_default():
+    assert run_py_help_variables() == [(var.name, var.default) for var in VARIABLES]
+
+
+def test_each_settings_field_is_set_by_exactly_one_variable():
+    attributes = [var.attribute for var in VARIABLES]
+    assert sorted(attributes) == sorted(set(SETTINGS_DEFAULTS) - {"local_run"})
+
+
+@pytest.mark.parametrize("var", [var for var in VARIABLES if var.default_in_words is None],
+                         ids=lambda var: var.name)
+def test_the_default_shown_is_the_settings_default(var: Variable):
+    """Setting a variable to the default README shows changes nothing."""
+    if var.default == "(empty)":
+        assert not SETTINGS_DEFAULTS[var.attribute]
+    else:
+        assert var.parse(var.default) == SETTINGS_DEFAULTS[var.attribute]
+
+
+def test_variables_left_unset_get_the_settings_defaults():
+    settings = load_settings(PRODUCTION)
+    assert settings == Settings(database_url=PRODUCTION["DATABASE_URL"],
+                                secret_key=PRODUCTION["SECRET_KEY"],
+                                web_concurrency=os.cpu_count() or 1)
 
 
 def test_values_are_parsed():
