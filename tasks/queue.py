@@ -44,7 +44,7 @@ CLAIM_AHEAD_PER_WORKER = 2  # the sweeper claims no more than workers can start 
 MAX_RETRY_DELAY_SECONDS = 3600.0
 PRUNE_EVERY_SECONDS = 3600.0
 # A claim that has waited less than this share of its lease still has more of it left than a
-# send may take (30 s of the default 60 s): it goes out on the lease it has, without a renewal
+# send may take (30 s of a 60 s lease): it goes out on the lease it has, without a renewal
 # round trip. One that waited longer is renewed first, or dropped if another process took it.
 FRESH_LEASE_SHARE = 0.25
 
