@@ -13,8 +13,8 @@ import pytest
 from sql.db import Database
 from tests.admin_client import Client, make_admin, post_form, sign_in
 from tests.conftest import API, Account, register
+from tests.helpers import post_job
 from tests.smtp_sink import SmtpSink
-from tests.test_jobs import post_job
 
 
 @pytest.fixture

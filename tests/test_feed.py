@@ -31,9 +31,8 @@ from tasks.work import unit_of_work
 from tests import servers
 from tests.conftest import API, Account, ClientFactory, register
 from tests.explain import plan_nodes, scans
+from tests.helpers import block, create_post, delete_post, follow, insert_job, unfollow, walk
 from tests.servers import ThrowawayRedis, create_database, drop_database
-from tests.test_posts import create_post, delete_post, insert_job
-from tests.test_social import block, follow, unfollow, walk
 
 Client = TestClient[Any, Any]
 

@@ -22,10 +22,10 @@ from sql.db import Database
 from sql.migrate import apply_migrations
 from tests.conftest import API, Account, ClientFactory, register
 from tests.explain import plan_nodes
+from tests.helpers import new_vapid_key, subscribe
 from tests.push_service import PushService
 from tests.servers import ThrowawayRedis, create_database, drop_database
 from tests.smtp_sink import SmtpSink
-from tests.test_push_api import new_vapid_key, subscribe
 
 Client = TestClient[Any, Any]
 

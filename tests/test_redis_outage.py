@@ -21,9 +21,8 @@ from cache.tokens import fill_cached_token, get_cached_token
 from service.config import RateLimit
 from sql.db import Database
 from tests.conftest import API, Account, ClientFactory, register
+from tests.helpers import create_post, follow, walk
 from tests.servers import ThrowawayRedis
-from tests.test_posts import create_post
-from tests.test_social import follow, walk
 
 Client = TestClient[Any, Any]
 
