@@ -19,7 +19,7 @@ from tasks.notify import Event, notify_txn
 from tasks.recorder import ResultRecorder
 from tasks.work import unit_of_work
 from tests.conftest import API, ClientFactory, register
-from tests.smtp_sink import SmtpSink, _Handler, _TrackedSMTP
+from tests.smtp_sink import SlowSmtpSink, SmtpSink, _Handler, _TrackedSMTP
 
 
 async def notify(client: TestClient[Any, Any], event: Event) -> int | None:
@@ -208,8 +208,6 @@ async def test_a_killed_process_lease_is_reclaimed_by_the_sweeper(
 
 async def test_a_slow_smtp_server_causes_no_duplicates(make_client: ClientFactory, db: Database):
     """Rows claimed ahead must not outlive their lease in the local queue and be sent twice."""
-    from tests.test_delivery_processes import SlowSmtpSink
-
     sink = SlowSmtpSink(0.3)
     await sink.start()
     try:
