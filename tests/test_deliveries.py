@@ -19,18 +19,13 @@ from tasks.notify import Event, notify_txn
 from tasks.recorder import ResultRecorder
 from tasks.work import unit_of_work
 from tests.conftest import API, ClientFactory, register
+from tests.helpers import wait_until
 from tests.smtp_sink import SlowSmtpSink, SmtpSink, _Handler, _TrackedSMTP
 
 
 async def notify(client: TestClient[Any, Any], event: Event) -> int | None:
     async with unit_of_work(client.server.app[BACKENDS], "test_notify") as work:
         return await notify_txn(work, event)
-
-
-async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(0.05)
 
 
 async def outbox_statuses(db: Database) -> list[str]:

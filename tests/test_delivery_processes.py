@@ -7,14 +7,14 @@ on the test's loop; every wait here is an ``asyncio.sleep`` poll so it keeps ans
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from sql.db import Database
+from tests.helpers import wait_until
 from tests.processes import Server, kill_server, start_server, stop_server, wait_until_healthy
 from tests.smtp_sink import SlowSmtpSink, SmtpSink
 
@@ -75,16 +75,6 @@ async def insert_reset_emails(db: Database, count: int) -> list[int]:
 
 async def count_by_status(db: Database) -> Counter[str]:
     return Counter({row["status"]: row["n"] for row in await db.fetch_all(COUNT_BY_STATUS)})
-
-
-async def wait_until(condition: Callable[[], Awaitable[bool]], what: str,
-                     timeout: float) -> None:
-    try:
-        async with asyncio.timeout(timeout):
-            while not await condition():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
 
 
 def message_ids(sink: SmtpSink) -> Counter[str]:
