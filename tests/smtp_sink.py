@@ -107,3 +107,30 @@ class _TrackedSMTP(SMTP):
     def connection_lost(self, error: Exception | None) -> None:
         self.sink_connections.discard(self)
         super().connection_lost(error)
+
+
+class _SlowHandler(_Handler):
+    def __init__(self, sink: SmtpSink, delay: float) -> None:
+        super().__init__(sink)
+        self.delay = delay
+
+    async def handle_DATA(self, server: SMTP, session: Session,  # noqa: N802
+                          envelope: Envelope) -> str:
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+class SlowSmtpSink(SmtpSink):
+    """The test SMTP sink, pausing ``delay`` seconds before accepting each message."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def _protocol(self) -> SMTP:
+        # As SmtpSink's, with the slow handler: aiosmtpd binds a handler's hooks on creation.
+        connection = _TrackedSMTP(_SlowHandler(self, self.delay), hostname="smtp-sink.test",
+                                  loop=asyncio.get_running_loop())
+        connection.sink_connections = self._connections
+        self._connections.add(connection)
+        return connection

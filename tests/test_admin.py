@@ -13,8 +13,8 @@ import pytest
 from sql.db import Database
 from tests.admin_client import Client, csrf_of, make_admin, post_form, sign_in
 from tests.conftest import API, Account, register
+from tests.processes import RUN_PY, environment
 from tests.smtp_sink import SmtpSink
-from tests.test_run import RUN_PY, environment
 
 PAGES = ["/admin/", "/admin/users", "/admin/reports", "/admin/jobs", "/admin/posts",
          "/admin/comments", "/admin/deliveries", "/admin/audit"]

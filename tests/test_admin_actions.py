@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,8 +12,8 @@ import pytest
 from sql.db import Database
 from tests.admin_client import Client, make_admin, post_form, sign_in
 from tests.conftest import API, Account, register
+from tests.helpers import post_job, wait_until
 from tests.smtp_sink import SmtpSink
-from tests.test_jobs import post_job
 
 
 @pytest.fixture
@@ -169,8 +168,9 @@ async def test_jobs_close_and_delete(client: Client, admin: Account, employer: A
     await post_form(client, f"/admin/jobs/{job['id']}/close", csrf)
     closed = await client.get(f"{API}/jobs/{job['id']}", headers=user.headers)
     assert (await closed.json())["status"] == "closed"
-    await _wait_until(lambda: any(m["X-Hireme-Type"] == "job_closed" and m["To"] == user.email
-                                  for m in smtp_sink.messages))
+    await wait_until(lambda: any(m["X-Hireme-Type"] == "job_closed" and m["To"] == user.email
+                                 for m in smtp_sink.messages), "the job_closed email",
+                     interval=0.1)
     await post_form(client, f"/admin/jobs/{other['id']}/delete", csrf)
     deleted = await client.get(f"{API}/jobs/{other['id']}", headers=user.headers)
     assert deleted.status == 404
@@ -253,14 +253,6 @@ async def test_the_dashboard_counts_today(client: Client, admin: Account,
 def _rows(html: str) -> int:
     body = html.split("<tbody>")[1].split("</tbody>")[0]
     return 0 if "No entries." in body else body.count("<tr>")
-
-
-async def _wait_until(condition: Callable[[], bool]) -> None:
-    for _ in range(100):
-        if condition():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("never happened")
 
 
 async def _wait_for(db: Database, query: str) -> dict[str, Any]:

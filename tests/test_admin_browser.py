@@ -9,12 +9,10 @@ action in the audit log. A screenshot of every page is saved under tests/artifac
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
@@ -23,6 +21,7 @@ from service.admin.figures import SAMPLER
 from sql.db import Database
 from tests.admin_client import Client, make_admin
 from tests.conftest import API, PASSWORD, register
+from tests.helpers import wait_until
 from tests.smtp_sink import SmtpSink
 
 ARTIFACTS = Path(__file__).parent / "artifacts" / "admin"
@@ -52,14 +51,6 @@ async def _shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-async def _until(condition: Any, what: str) -> None:
-    for _ in range(100):
-        if await condition():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"never happened: {what}")
-
-
 async def test_a_moderators_day_in_a_real_browser(client: Client, db: Database, page: Page,
                                                   smtp_sink: SmtpSink) -> None:
     admin = await make_admin(client, db, first_name="Mo", last_name="Derator")
@@ -73,8 +64,9 @@ async def test_a_moderators_day_in_a_real_browser(client: Client, db: Database, 
     await smtp_sink.wait_for(3)  # the three welcome emails so far went out
     smtp_sink.reject_with = (550, "mailbox unavailable")
     bounced = await register(client, email="bounced@example.com")
-    await _until(lambda: db.fetch_value("SELECT count(*) = 1 FROM outbox WHERE status = 'dead'"),
-                 "a dead welcome email")
+    await wait_until(
+        lambda: db.fetch_value("SELECT count(*) = 1 FROM outbox WHERE status = 'dead'"),
+        "a dead welcome email", interval=0.1)
     smtp_sink.reject_with = None
     base = str(client.make_url("/admin")).rstrip("/")
     # Three minutes of live figures for the dashboard's charts, with traffic between them.

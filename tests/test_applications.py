@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestClient
 
 from sql.db import Database
 from tests.conftest import API, Account, register
+from tests.helpers import post_job
 from tests.smtp_sink import SmtpSink
-from tests.test_jobs import post_job
 
 
 async def apply(client: TestClient[Any, Any], seeker: Account, job_id: int,

@@ -13,8 +13,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from tests.helpers import new_vapid_key
 from tests.processes import start_server, stop_server, wait_until_healthy
-from tests.test_push_api import new_vapid_key
 
 EXAMPLES_PER_OPERATION = "10"
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"

@@ -19,18 +19,13 @@ from tasks.notify import Event, notify_txn
 from tasks.recorder import ResultRecorder
 from tasks.work import unit_of_work
 from tests.conftest import API, ClientFactory, register
-from tests.smtp_sink import SmtpSink, _Handler, _TrackedSMTP
+from tests.helpers import wait_until
+from tests.smtp_sink import SlowSmtpSink, SmtpSink, _Handler, _TrackedSMTP
 
 
 async def notify(client: TestClient[Any, Any], event: Event) -> int | None:
     async with unit_of_work(client.server.app[BACKENDS], "test_notify") as work:
         return await notify_txn(work, event)
-
-
-async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(0.05)
 
 
 async def outbox_statuses(db: Database) -> list[str]:
@@ -208,8 +203,6 @@ async def test_a_killed_process_lease_is_reclaimed_by_the_sweeper(
 
 async def test_a_slow_smtp_server_causes_no_duplicates(make_client: ClientFactory, db: Database):
     """Rows claimed ahead must not outlive their lease in the local queue and be sent twice."""
-    from tests.test_delivery_processes import SlowSmtpSink
-
     sink = SlowSmtpSink(0.3)
     await sink.start()
     try:

@@ -7,17 +7,16 @@ on the test's loop; every wait here is an ``asyncio.sleep`` poll so it keeps ans
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from sql.db import Database
+from tests.helpers import wait_until
 from tests.processes import Server, kill_server, start_server, stop_server, wait_until_healthy
-from tests.smtp_sink import SmtpSink, _Handler, _TrackedSMTP
+from tests.smtp_sink import SlowSmtpSink, SmtpSink
 
 SLOW_DATA_SECONDS = 0.2  # the slow sink's pause before accepting each message
 DELIVERY_VARIABLES = {
@@ -42,33 +41,6 @@ INSERT_RESET_EMAILS = """
     RETURNING id
 """
 COUNT_BY_STATUS = "SELECT status, count(*) AS n FROM outbox GROUP BY status"
-
-
-class _SlowHandler(_Handler):
-    def __init__(self, sink: SmtpSink, delay: float) -> None:
-        super().__init__(sink)
-        self.delay = delay
-
-    async def handle_DATA(self, server: SMTP, session: Session,  # noqa: N802
-                          envelope: Envelope) -> str:
-        await asyncio.sleep(self.delay)
-        return await super().handle_DATA(server, session, envelope)
-
-
-class SlowSmtpSink(SmtpSink):
-    """The test SMTP sink, pausing ``delay`` seconds before accepting each message."""
-
-    def __init__(self, delay: float) -> None:
-        super().__init__()
-        self.delay = delay
-
-    def _protocol(self) -> SMTP:
-        # As SmtpSink's, with the slow handler: aiosmtpd binds a handler's hooks on creation.
-        connection = _TrackedSMTP(_SlowHandler(self, self.delay), hostname="smtp-sink.test",
-                                  loop=asyncio.get_running_loop())
-        connection.sink_connections = self._connections
-        self._connections.add(connection)
-        return connection
 
 
 @pytest.fixture
@@ -103,16 +75,6 @@ async def insert_reset_emails(db: Database, count: int) -> list[int]:
 
 async def count_by_status(db: Database) -> Counter[str]:
     return Counter({row["status"]: row["n"] for row in await db.fetch_all(COUNT_BY_STATUS)})
-
-
-async def wait_until(condition: Callable[[], Awaitable[bool]], what: str,
-                     timeout: float) -> None:
-    try:
-        async with asyncio.timeout(timeout):
-            while not await condition():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
 
 
 def message_ids(sink: SmtpSink) -> Counter[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -31,9 +30,17 @@ from tasks.work import unit_of_work
 from tests import servers
 from tests.conftest import API, Account, ClientFactory, register
 from tests.explain import plan_nodes, scans
+from tests.helpers import (
+    block,
+    create_post,
+    delete_post,
+    follow,
+    insert_job,
+    unfollow,
+    wait_until,
+    walk,
+)
 from tests.servers import ThrowawayRedis, create_database, drop_database
-from tests.test_posts import create_post, delete_post, insert_job
-from tests.test_social import block, follow, unfollow, walk
 
 Client = TestClient[Any, Any]
 
@@ -61,21 +68,13 @@ async def settle(db: Database, timeout: float = 10) -> None:
     read from PostgreSQL (Redis down) or rebuilt there (a restarted, empty Redis), so the
     reference check holds without waiting for it.
     """
-    async with asyncio.timeout(timeout):
-        while await db.fetch_value("SELECT count(*) FROM outbox WHERE kind = 'fanout' AND ("
-                                   "status = 'sending' OR (status = 'pending' "
-                                   "AND next_attempt_at <= now()))"):
-            await asyncio.sleep(0.02)
+    async def tried() -> bool:
+        return not await db.fetch_value(
+            "SELECT count(*) FROM outbox WHERE kind = 'fanout' AND (status = 'sending' "
+            "OR (status = 'pending' AND next_attempt_at <= now()))")
+
+    await wait_until(tried, "every due fan-out tried", timeout, interval=0.02)
     assert await db.fetch_value("SELECT count(*) FROM outbox WHERE status = 'dead'") == 0
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float) -> float:
-    """Poll until ``check()`` holds; the seconds it took."""
-    started = time.monotonic()
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.02)
-    return time.monotonic() - started
 
 
 @pytest.fixture
@@ -133,7 +132,7 @@ async def test_author_sees_own_post_at_once_and_followers_soon(
     async def everyone_has_it() -> bool:
         return all([[post["id"]] == await feed(client, fan) for fan in fans])
 
-    assert await eventually(everyone_has_it, timeout=5) < 2
+    assert await wait_until(everyone_has_it, timeout=5, interval=0.02) < 2
     assert all(cached_ids(redis_client, redis_prefix, fan.id) == [post["id"]] for fan in fans)
 
 

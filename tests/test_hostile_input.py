@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from service import validation
 from tests.conftest import API, Account, ClientFactory, register
+from tests.helpers import new_vapid_key
 from tests.routing import routes, schemas_read_by
-from tests.test_push_api import new_vapid_key
 
 # -- the route table, and the schemas each handler reads -----------------------------------
 

@@ -12,18 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from sql.db import Database
 from tests.conftest import API, Account, register
-
-JOB = {"title": "Backend engineer", "description": "Build APIs in Python and PostgreSQL",
-       "employment_type": "full_time", "category": "engineering", "location": "Berlin",
-       "remote": True, "salary_min": 60000, "salary_max": 90000}
-
-
-async def post_job(client: TestClient[Any, Any], employer: Account, **changes: Any
-                   ) -> dict[str, Any]:
-    response = await client.post(f"{API}/jobs", json=JOB | changes, headers=employer.headers)
-    body: dict[str, Any] = await response.json()
-    assert response.status == 201, body
-    return body
+from tests.helpers import JOB, post_job
 
 
 async def ids(client: TestClient[Any, Any], user: Account, **params: str) -> list[int]:

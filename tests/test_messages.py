@@ -22,10 +22,10 @@ from sql.db import Database
 from sql.migrate import apply_migrations
 from tests.conftest import API, Account, ClientFactory, register
 from tests.explain import plan_nodes
+from tests.helpers import new_vapid_key, subscribe, wait_until
 from tests.push_service import PushService
 from tests.servers import ThrowawayRedis, create_database, drop_database
 from tests.smtp_sink import SmtpSink
-from tests.test_push_api import new_vapid_key, subscribe
 
 Client = TestClient[Any, Any]
 
@@ -90,12 +90,6 @@ async def all_pages(client: Client, account: Account, path: str, limit: int) -> 
 async def block(db: Database, blocker: Account, blocked: Account) -> None:
     await db.execute("INSERT INTO blocks (blocker_id, blocked_id) VALUES (%(a)s, %(b)s)",
                      {"a": blocker.id, "b": blocked.id})
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.05)
 
 
 def message_emails(sink: SmtpSink) -> list[Any]:

@@ -7,9 +7,8 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -21,6 +20,7 @@ from prometheus_client.samples import Sample
 from service import metrics
 from service.appkeys import BACKENDS, DELIVERIES
 from tests.conftest import API, Account
+from tests.helpers import wait_until
 from tests.processes import Server, start_server, stop_server, wait_until_healthy
 from tests.smtp_sink import SmtpSink
 
@@ -77,17 +77,13 @@ async def test_pool_queue_deliveries_and_cache_figures_are_exported(
     stats = client.app[DELIVERIES].queue.stats
     # The sign-up's verification email first: sent while a scrape is being read, it would
     # count in the figures on one side of the comparison and not the other.
-    async with asyncio.timeout(10):
-        while stats.sent < 1:
-            await asyncio.sleep(0.05)
+    await wait_until(lambda: stats.sent >= 1, "the verification email sent")
     before = await scrape(client)
     lookups_before, sent_before = cache.hits + cache.misses, stats.sent
     await client.get(f"{API}/me", headers=user.headers)
     response = await client.post(f"{API}/auth/password_reset", json={"email": user.email})
     assert response.status < 300
-    async with asyncio.timeout(10):
-        while stats.sent == sent_before:
-            await asyncio.sleep(0.05)
+    await wait_until(lambda: stats.sent != sent_before, "the reset email sent")
     after = await scrape(client)
 
     def grew(name: str, **labels: str) -> float:
@@ -161,17 +157,12 @@ async def test_a_scrape_of_run_py_serve_counts_both_workers_requests_in_one_tota
     # A worker that dies leaves its counts in the totals but its live figures go with it.
     dead = min(workers)
     os.kill(dead, signal.SIGKILL)
-    await wait_for(lambda: len(server.workers()) == 2 and dead not in server.workers())
+    await wait_until(lambda: len(server.workers()) == 2 and dead not in server.workers(),
+                     "a replacement for the killed worker", timeout=20)
     await wait_until_healthy(server, workers=2)
     samples = parse((await fetch(f"{base}/metrics"))[1])
     assert dead not in pids(samples)
     assert total(samples, REQUESTS, route="get_user") == REQUESTS_PER_SERVER
-
-
-async def wait_for(condition: Callable[[], Any], timeout: float = 20) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.05)
 
 
 def test_a_scrape_while_an_exited_workers_files_are_removed_still_answers(

@@ -13,8 +13,8 @@ from sql.notifications import NOTIFICATION_TYPES
 from tasks.notify import Event, notify_txn
 from tasks.work import unit_of_work
 from tests.conftest import API, Account, ClientFactory, register
+from tests.helpers import new_vapid_key, subscribe
 from tests.push_service import PushService
-from tests.test_push_api import new_vapid_key, subscribe
 
 
 async def notify(client: TestClient[Any, Any], event: Event) -> int | None:

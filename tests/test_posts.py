@@ -9,25 +9,19 @@ from aiohttp.test_utils import TestClient
 
 from sql.db import Database
 from tests.conftest import API, Account, register
-from tests.test_social import block, follow, notifications_of, walk
+from tests.helpers import (
+    block,
+    create_post,
+    delete_post,
+    follow,
+    insert_job,
+    notifications_of,
+    walk,
+)
 
 Client = TestClient[Any, Any]
 POST_FIELDS = {"id", "author", "body", "post_type", "related_job_id", "likes_count",
                "comments_count", "liked_by_me", "created_at"}
-
-
-async def create_post(client: Client, author: Account, body: str = "hello",
-                      **extra: Any) -> dict[str, Any]:
-    response = await client.post(f"{API}/posts", json={"body": body} | extra,
-                                 headers=author.headers)
-    answer: dict[str, Any] = await response.json()
-    assert response.status == 201, answer
-    return answer
-
-
-async def delete_post(client: Client, account: Account, post_id: int, expect: int = 204) -> None:
-    response = await client.delete(f"{API}/posts/{post_id}", headers=account.headers)
-    assert response.status == expect, await response.text()
 
 
 async def get_post(client: Client, viewer: Account, post_id: int) -> dict[str, Any]:
@@ -35,14 +29,6 @@ async def get_post(client: Client, viewer: Account, post_id: int) -> dict[str, A
     assert response.status == 200, await response.text()
     body: dict[str, Any] = await response.json()
     return body
-
-
-async def insert_job(db: Database, employer: Account) -> int:
-    job_id = await db.fetch_value("""
-        INSERT INTO jobs (employer_id, title, description, employment_type)
-        VALUES (%(id)s, 'Cook', 'Cooks things', 'full_time') RETURNING id""",
-                                  {"id": employer.id})
-    return int(job_id)
 
 
 async def make_admin(db: Database, account: Account) -> None:

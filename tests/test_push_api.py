@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.appkeys import BACKENDS, DELIVERIES
 from sql.db import Database
@@ -17,12 +16,8 @@ from tasks.deliver import Deliverer
 from tasks.notify import Event, notify_txn
 from tasks.work import unit_of_work
 from tests.conftest import API, Account, ClientFactory, register
+from tests.helpers import new_vapid_key, subscribe
 from tests.push_service import PushService
-
-
-def new_vapid_key() -> str:
-    scalar = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
-    return base64.urlsafe_b64encode(scalar.to_bytes(32, "big")).rstrip(b"=").decode()
 
 
 @pytest.fixture
@@ -31,15 +26,6 @@ async def client(make_client: ClientFactory,
     return await make_client(push_endpoint_allowlist=(push_service.origin,),
                              vapid_private_key=new_vapid_key(),
                              vapid_subject="mailto:ops@hireme.test")
-
-
-async def subscribe(client: TestClient[Any, Any], push_service: PushService,
-                    user: Account) -> dict[str, Any]:
-    subscription = push_service.new_subscription() | {"expirationTime": None}
-    response = await client.post(f"{API}/push/subscriptions", json=subscription,
-                                 headers=user.headers)
-    assert response.status == 201, await response.text()
-    return subscription
 
 
 async def follow(client: TestClient[Any, Any], user: Account, actor: Account) -> int | None:

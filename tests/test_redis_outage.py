@@ -8,8 +8,7 @@ old copy cached and never noticed the stall.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,9 +20,8 @@ from cache.tokens import fill_cached_token, get_cached_token
 from service.config import RateLimit
 from sql.db import Database
 from tests.conftest import API, Account, ClientFactory, register
+from tests.helpers import create_post, follow, wait_until, walk
 from tests.servers import ThrowawayRedis
-from tests.test_posts import create_post
-from tests.test_social import follow, walk
 
 Client = TestClient[Any, Any]
 
@@ -41,15 +39,6 @@ async def two_processes(make_client: ClientFactory, redis: ThrowawayRedis) -> tu
     return await make_client(redis_url=redis.url), await make_client(redis_url=redis.url)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll ``check`` until it holds, failing after ``RECOVERY_SECONDS``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + RECOVERY_SECONDS
-    while not await check():
-        assert loop.time() < deadline, f"{what}: not within {RECOVERY_SECONDS}s of Redis's return"
-        await asyncio.sleep(0.05)
-
-
 async def me_status(client: Client, account: Account) -> int:
     response = await client.get(f"{API}/me", headers=account.headers)
     return response.status
@@ -64,11 +53,12 @@ async def unread_notifications(client: Client, account: Account) -> int:
 
 async def wait_for_fanout(db: Database, post_id: int, condition: str) -> None:
     """Wait until the post's feed fan-out row meets ``condition`` (SQL on ``outbox``)."""
-    async with asyncio.timeout(10):
-        while not await db.fetch_value(
-                f"SELECT count(*) FROM outbox WHERE kind = 'fanout' AND {condition} "
-                "AND (payload -> 'args' ->> 'post_id')::bigint = %(id)s", {"id": post_id}):
-            await asyncio.sleep(0.05)
+    async def met() -> bool:
+        return bool(await db.fetch_value(
+            f"SELECT count(*) FROM outbox WHERE kind = 'fanout' AND {condition} "
+            "AND (payload -> 'args' ->> 'post_id')::bigint = %(id)s", {"id": post_id}))
+
+    await wait_until(met, f"post {post_id}'s fan-out row with {condition}")
 
 
 async def test_a_token_logged_out_during_a_stall_is_refused_once_redis_is_back(
@@ -84,7 +74,7 @@ async def test_a_token_logged_out_during_a_stall_is_refused_once_redis_is_back(
     async def refused() -> bool:
         return await me_status(second, account) == 401
 
-    await eventually(refused, "the logged-out token still works")
+    await wait_until(refused, "the logged-out token refused", RECOVERY_SECONDS)
     for _ in range(5):
         assert await me_status(second, account) == 401
         assert await me_status(first, account) == 401
@@ -102,7 +92,8 @@ async def test_a_follow_during_a_stall_is_counted_once_redis_is_back(
     async def exact() -> bool:
         return await unread_notifications(second, user) == 1
 
-    await eventually(exact, "unread_count still answers the copy from before the stall")
+    await wait_until(exact, "unread_count counting the follow made during the stall",
+                     RECOVERY_SECONDS)
     for client in (first, second, first, second):
         assert await unread_notifications(client, user) == 1
 
@@ -123,7 +114,8 @@ async def test_a_post_made_during_a_stall_reaches_followers_feeds_once_redis_is_
     async def complete() -> bool:
         return await walk(second, reader, "/feed") == [during["id"], before["id"]]
 
-    await eventually(complete, "the follower's feed lacks the post made during the stall")
+    await wait_until(complete, "the follower's feed showing the post made during the stall",
+                     RECOVERY_SECONDS)
     assert await walk(first, author, "/feed") == [during["id"], before["id"]]
     assert await walk(second, reader, "/feed") == [during["id"], before["id"]]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from service.appkeys import BACKENDS
 from service.config import Settings
 from sql.migrate import apply_migrations
 from tests.conftest import API, Account, register
+from tests.helpers import wait_until
 from tests.servers import (
     ThrowawayPostgres,
     ThrowawayReplica,
@@ -115,19 +115,13 @@ async def served_by(client: Client) -> int:
     return int(port)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not await check():
-        assert time.monotonic() < deadline, f"not within {WAIT_SECONDS}s: {what}"
-        await asyncio.sleep(0.1)
-
-
 async def replica_has(servers: Servers, user: Account) -> None:
     async def replayed() -> bool:
         return bool(run_sql(servers.replica_url,
                             f"SELECT count(*) FROM users WHERE id = {user.id}"))
 
-    await eventually(replayed, "the replica replays what the primary wrote")
+    await wait_until(replayed, "the replica replays what the primary wrote",
+                     WAIT_SECONDS, interval=0.1)
 
 
 async def first_name(client: Client, viewer: Account, user: Account) -> str:
@@ -178,7 +172,8 @@ async def test_reads_go_to_the_replica_and_a_writer_reads_their_own_write(
     async def reader_sees_it() -> bool:
         return await first_name(client, reader, writer) == "Margaret"
 
-    await eventually(reader_sees_it, "the replica catches up once replay resumes")
+    await wait_until(reader_sees_it, "the replica catches up once replay resumes",
+                     WAIT_SECONDS, interval=0.1)
 
 
 async def test_a_lagging_replica_is_skipped_and_comes_back_and_lag_is_in_metrics(
@@ -194,7 +189,8 @@ async def test_a_lagging_replica_is_skipped_and_comes_back_and_lag_is_in_metrics
     async def skipped() -> bool:
         return await served_by(client) == servers.primary.port
 
-    await eventually(skipped, "a replica past REPLICA_MAX_LAG_SECONDS gets no reads")
+    await wait_until(skipped, "a replica past REPLICA_MAX_LAG_SECONDS gets no reads",
+                     WAIT_SECONDS, interval=0.1)
     # Its lag and its state are in /metrics; readers get the primary's answer meanwhile.
     assert await replica_figure(client, "hireme_db_replica_lag_seconds") > 1
     assert await replica_figure(client, "hireme_db_replica_healthy") == 0
@@ -205,7 +201,8 @@ async def test_a_lagging_replica_is_skipped_and_comes_back_and_lag_is_in_metrics
     async def back() -> bool:
         return await served_by(client) == servers.replica.port
 
-    await eventually(back, "a replica that caught up gets reads again")
+    await wait_until(back, "a replica that caught up gets reads again",
+                     WAIT_SECONDS, interval=0.1)
     assert await replica_figure(client, "hireme_db_replica_lag_seconds") <= 1
     assert await replica_figure(client, "hireme_db_replica_healthy") == 1
 
@@ -233,7 +230,8 @@ async def test_a_stopped_replica_is_skipped_and_with_none_up_reads_use_the_prima
     async def back() -> bool:
         return await served_by(client) == servers.replica.port
 
-    await eventually(back, "a restarted replica gets reads again")
+    await wait_until(back, "a restarted replica gets reads again",
+                     WAIT_SECONDS, interval=0.1)
 
 
 async def test_without_redis_to_ask_a_caller_reads_the_primary(

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 
 from sql.db import Database
 from tests.conftest import API, Account, register
-from tests.test_jobs import post_job
+from tests.helpers import post_job
 
 Client = TestClient[Any, Any]
 

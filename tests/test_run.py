@@ -18,18 +18,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from service.config import VARIABLES
+from tests.processes import RUN_PY, SECRET_KEY, environment
 from tests.servers import create_database, drop_database, free_port
-
-RUN_PY = Path(__file__).resolve().parents[1] / "run.py"
-SECRET_KEY = "k" * 40
-
-
-def environment(**variables: str) -> dict[str, str]:
-    """This process's environment without any hireme variable, plus ``variables``."""
-    names = {var.name for var in VARIABLES}
-    env = {key: value for key, value in os.environ.items() if key not in names}
-    return env | variables
 
 
 def run_cli(*args: str, cwd: Path, **variables: str) -> subprocess.CompletedProcess[str]:

@@ -9,29 +9,22 @@ from aiohttp.test_utils import TestClient
 
 from sql.db import Database
 from tests.conftest import API, Account, ClientFactory, register
+from tests.helpers import (
+    block,
+    follow,
+    new_vapid_key,
+    notifications_of,
+    post_job,
+    subscribe,
+    unfollow,
+    walk,
+)
 from tests.push_service import PushService
-from tests.test_jobs import post_job
-from tests.test_push_api import new_vapid_key, subscribe
 
 Client = TestClient[Any, Any]
 
 
-# -- helpers (the feed and post tests use them too) ------------------------------------------
-
-async def follow(client: Client, account: Account, other_id: int, expect: int = 201) -> None:
-    response = await client.post(f"{API}/users/{other_id}/follow", headers=account.headers)
-    assert response.status == expect, await response.text()
-
-
-async def unfollow(client: Client, account: Account, other_id: int) -> None:
-    response = await client.delete(f"{API}/users/{other_id}/follow", headers=account.headers)
-    assert response.status == 204, await response.text()
-
-
-async def block(client: Client, account: Account, other_id: int, expect: int = 201) -> None:
-    response = await client.post(f"{API}/users/{other_id}/block", headers=account.headers)
-    assert response.status == expect, await response.text()
-
+# -- helpers --------------------------------------------------------------------------------
 
 async def profile(client: Client, viewer: Account, user_id: int) -> dict[str, Any]:
     response = await client.get(f"{API}/users/{user_id}", headers=viewer.headers)
@@ -40,32 +33,11 @@ async def profile(client: Client, viewer: Account, user_id: int) -> dict[str, An
     return body
 
 
-async def walk(client: Client, account: Account, path: str, limit: int = 2) -> list[int]:
-    """Every item id of a paged list, following next_cursor to the end."""
-    ids: list[int] = []
-    cursor = None
-    while True:
-        params = {"limit": str(limit)} | ({"cursor": cursor} if cursor else {})
-        response = await client.get(f"{API}{path}", params=params, headers=account.headers)
-        assert response.status == 200, await response.text()
-        page = await response.json()
-        ids += [item["id"] for item in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return ids
-
-
 async def counts(db: Database, user_id: int) -> tuple[int, int]:
     row = await db.fetch_one("SELECT followers_count, following_count FROM users "
                              "WHERE id = %(id)s", {"id": user_id})
     assert row is not None
     return row["followers_count"], row["following_count"]
-
-
-async def notifications_of(db: Database, user_id: int, kind: str) -> list[dict[str, Any]]:
-    return await db.fetch_all(
-        "SELECT id, actor_id, related_id FROM notifications "
-        "WHERE user_id = %(id)s AND notification_type = %(kind)s", {"id": user_id, "kind": kind})
 
 
 # -- follows --------------------------------------------------------------------------------
