@@ -5,7 +5,7 @@ listening socket and keeps exactly ``WEB_CONCURRENCY`` worker processes serving 
 restarting any that die. SIGTERM or SIGINT makes the workers drain, then it exits 0.
 SIGHUP is a rolling restart: a new set of workers starts on the same socket, and once they
 serve, the old ones are told to drain (new code and settings files, no refused request).
-Without DATABASE_URL every command is a local trial run (see ``service.localrun``).
+Without DATABASE_URL every command is a local trial run (see ``devservers.localrun``).
 A configuration error exits 2 with a message naming the variable.
 """
 
@@ -39,7 +39,9 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from service import localrun, metrics
+from devservers import localrun
+from devservers.servers import ServerUnavailableError
+from service import metrics
 from service.admin import accounts as admin_accounts
 from service.app import create_app
 from service.config import (
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         with localrun.local_servers(settings,
                                     redis=command not in ("migrate", "seed", "admin")) as settings:
             return SETTINGS_COMMANDS[command](settings, args)
-    except localrun.LocalRunError as error:
+    except ServerUnavailableError as error:
         print(f"local trial run: {error}", file=sys.stderr)
         return 1
     except DatabaseUnavailable as error:
