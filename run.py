@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import ctypes
 import getpass
 import logging
@@ -36,8 +35,6 @@ from typing import Any
 
 import uvloop
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from devservers import localrun
 from devservers.servers import ServerUnavailableError
@@ -66,6 +63,7 @@ from sql.seed import (
     write_tokens_file,
 )
 from sql.seed_plan import TOKEN_POOL_SIZE
+from tasks.webpush_keys import new_vapid_keys
 
 log = logging.getLogger("hireme.run")
 
@@ -158,17 +156,10 @@ def configure_logging(level: str, log_format: str = "text") -> None:
 
 def print_vapid_keys() -> int:
     """Print a new P-256 pair: the raw private scalar and the public application server key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = key.private_numbers().private_value.to_bytes(32, "big")
-    public = key.public_key().public_bytes(serialization.Encoding.X962,
-                                           serialization.PublicFormat.UncompressedPoint)
-    print(f"VAPID_PRIVATE_KEY={_base64url(private)}")
-    print(f"VAPID_PUBLIC_KEY={_base64url(public)}")
+    keys = new_vapid_keys()
+    print(f"VAPID_PRIVATE_KEY={keys.private}")
+    print(f"VAPID_PUBLIC_KEY={keys.public}")
     return 0
-
-
-def _base64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 # ---- clean-local ----------------------------------------------------------------------------

@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.appkeys import BACKENDS, DELIVERIES
 from sql.db import Database
+from tasks import base64url
 from tasks.deliver import Deliverer
 from tasks.notify import Event, notify_txn
+from tasks.webpush_keys import new_vapid_keys
 from tasks.work import unit_of_work
 from tests.conftest import API, Account, ClientFactory, register
 from tests.push_service import PushService
 
 
 def new_vapid_key() -> str:
-    scalar = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
-    return base64.urlsafe_b64encode(scalar.to_bytes(32, "big")).rstrip(b"=").decode()
+    return new_vapid_keys().private
 
 
 @pytest.fixture
@@ -68,7 +67,7 @@ async def test_vapid_public_key_is_the_browser_application_server_key(
         client: TestClient[Any, Any]):
     response = await client.get(f"{API}/push/vapid_public_key")
     key = (await response.json())["key"]
-    raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+    raw = base64url.decode(key)
     assert len(raw) == 65 and raw[0] == 4
 
 

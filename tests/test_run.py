@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.config import VARIABLES, Settings
+from tasks import base64url
 from tests.servers import create_database, drop_database, free_port
 
 RUN_PY = Path(__file__).resolve().parents[1] / "run.py"
@@ -41,7 +41,7 @@ def run_cli(*args: str, cwd: Path, **variables: str) -> subprocess.CompletedProc
 
 def decode_base64url(text: str) -> bytes:
     assert "=" not in text
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return base64url.decode(text)
 
 
 def test_vapid_prints_a_matching_p256_key_pair(tmp_path: Path) -> None:
