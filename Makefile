@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 # Touched after a successful install; rebuilt when the package metadata changes.
 STAMP := $(VENV)/.installed
-LINT_PATHS := service tasks cache sql run.py
+LINT_PATHS := service tasks cache sql devservers run.py
 
 # Debian packages for the throwaway test servers; only installed when their binaries are
 # missing (and the matching TEST_*_URL is not set).

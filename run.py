@@ -5,7 +5,7 @@ listening socket and keeps exactly ``WEB_CONCURRENCY`` worker processes serving 
 restarting any that die. SIGTERM or SIGINT makes the workers drain, then it exits 0.
 SIGHUP is a rolling restart: a new set of workers starts on the same socket, and once they
 serve, the old ones are told to drain (new code and settings files, no refused request).
-Without DATABASE_URL every command is a local trial run (see ``service.localrun``).
+Without DATABASE_URL every command is a local trial run (see ``devservers.localrun``).
 A configuration error exits 2 with a message naming the variable.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import ctypes
 import getpass
 import logging
@@ -36,10 +35,10 @@ from typing import Any
 
 import uvloop
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from service import localrun, metrics
+from devservers import localrun
+from devservers.servers import ServerUnavailableError
+from service import metrics
 from service.admin import accounts as admin_accounts
 from service.app import create_app
 from service.config import (
@@ -65,6 +64,7 @@ from sql.seed import (
     write_tokens_file,
 )
 from sql.seed_plan import TOKEN_POOL_SIZE
+from tasks.webpush_keys import new_vapid_keys
 
 log = logging.getLogger("hireme.run")
 
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         with localrun.local_servers(settings,
                                     redis=command not in ("migrate", "seed", "admin")) as settings:
             return SETTINGS_COMMANDS[command](settings, args)
-    except localrun.LocalRunError as error:
+    except ServerUnavailableError as error:
         print(f"local trial run: {error}", file=sys.stderr)
         return 1
     except DatabaseUnavailable as error:
@@ -167,17 +167,10 @@ def configure_logging(level: str, log_format: str = "text") -> None:
 
 def print_vapid_keys() -> int:
     """Print a new P-256 pair: the raw private scalar and the public application server key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = key.private_numbers().private_value.to_bytes(32, "big")
-    public = key.public_key().public_bytes(serialization.Encoding.X962,
-                                           serialization.PublicFormat.UncompressedPoint)
-    print(f"VAPID_PRIVATE_KEY={_base64url(private)}")
-    print(f"VAPID_PUBLIC_KEY={_base64url(public)}")
+    keys = new_vapid_keys()
+    print(f"VAPID_PRIVATE_KEY={keys.private}")
+    print(f"VAPID_PUBLIC_KEY={keys.public}")
     return 0
-
-
-def _base64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 # ---- clean-local ----------------------------------------------------------------------------

@@ -330,9 +330,6 @@ def _new_secret_key() -> str:
 
 def _new_vapid_key() -> str:
     """A P-256 private scalar as base64url, the form `run.py vapid` prints."""
-    import base64
+    from tasks.webpush_keys import new_vapid_keys
 
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    scalar = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
-    return base64.urlsafe_b64encode(scalar.to_bytes(32, "big")).rstrip(b"=").decode()
+    return new_vapid_keys().private

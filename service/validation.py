@@ -10,7 +10,6 @@ The schema class stays the one declaration of the rules, also used for the OpenA
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import json
@@ -26,6 +25,7 @@ from aiohttp import web
 
 from service.errors import BadRequest, NotFound, ValidationFailed
 from service.schemas import BIGINT_MAX, NOT_BLANK
+from tasks import base64url
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -251,8 +251,7 @@ def decode_cursor(cursor: str, *kinds: type) -> tuple[Any, ...]:
     one is simply checked like any other input: a 400 unless every value can be queried.
     """
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        values = json.loads(base64url.decode(cursor))
         if not isinstance(values, list) or len(values) != len(kinds):
             raise ValueError("wrong shape")
         return tuple(_typed(value, kind) for value, kind in zip(values, kinds, strict=True))

@@ -9,7 +9,6 @@ Only allowlisted push-service origins are ever contacted (API.md, "Web push": no
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import logging
@@ -33,8 +32,10 @@ from http_ece import ECEException
 from py_vapid import Vapid02, VapidException
 from pywebpush import WebPusher, WebPushException
 
+from tasks import base64url
 from tasks.outcome import Outcome
 from tasks.settings import SettingError, TaskSettings
+from tasks.webpush_keys import public_key_text
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def _pem_private_key(pem: bytes) -> ec.EllipticCurvePrivateKey:
 
 def _raw_private_key(value: str) -> ec.EllipticCurvePrivateKey:
     try:
-        raw = _b64decode(value)
+        raw = base64url.decode(value)
     except ValueError:
         raw = b""
     if len(raw) != 32:
@@ -97,8 +98,7 @@ def _raw_private_key(value: str) -> ec.EllipticCurvePrivateKey:
 def vapid_public_key(vapid: Vapid02) -> str:
     """The application server key browsers subscribe with: the uncompressed point, base64url."""
     public: ec.EllipticCurvePublicKey = vapid.public_key
-    return _b64encode(public.public_bytes(serialization.Encoding.X962,
-                                          serialization.PublicFormat.UncompressedPoint))
+    return public_key_text(public)
 
 
 def endpoint_origin(url: str) -> str | None:
@@ -149,7 +149,7 @@ def push_topic(topic: str) -> str:
     """A valid Topic header (≤ 32 base64url characters); others are hashed into one."""
     if TOPIC.fullmatch(topic):
         return topic
-    return _b64encode(hashlib.sha256(topic.encode()).digest())[:32]
+    return base64url.encode(hashlib.sha256(topic.encode()).digest())[:32]
 
 
 def is_subscription_gone(outcome: Outcome) -> bool:
@@ -248,19 +248,10 @@ def _keys_valid(p256dh: str, auth: str) -> bool:
     if not (BASE64URL.fullmatch(p256dh) and BASE64URL.fullmatch(auth)):
         return False
     try:
-        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), _b64decode(p256dh))
-        return len(_b64decode(auth)) == 16
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), base64url.decode(p256dh))
+        return len(base64url.decode(auth)) == 16
     except ValueError:  # binascii.Error included
         return False
-
-
-def _b64decode(value: str) -> bytes:
-    value = value.rstrip("=")
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _log_outcome(origin: str | None, outcome: Outcome) -> None:

@@ -8,7 +8,6 @@ second spelling of the same bytes passes. Tokens do not expire: an old email's l
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -16,6 +15,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from tasks import base64url
 from tasks.mail_render import UNSUBSCRIBABLE_EMAIL_TYPES
 
 PURPOSE = b"hireme-unsubscribe-v1."
@@ -38,7 +38,7 @@ def make_unsubscribe_token(secret_key: str, user_id: int, email_type: str,
     """A token for ``email_type`` of ``user_id``; ``job_alert`` ones name the alert."""
     _check_target(UnsubscribeTarget(user_id, email_type, alert_id))
     payload = f"{user_id}:{email_type}:{'' if alert_id is None else alert_id}"
-    encoded = _b64encode(payload.encode("ascii"))
+    encoded = base64url.encode(payload.encode("ascii"))
     return f"{encoded}.{_sign(secret_key, encoded)}"
 
 
@@ -53,7 +53,7 @@ def read_unsubscribe_token(secret_key: str, token: str) -> UnsubscribeTarget | N
     if not hmac.compare_digest(_sign(secret_key, encoded), signature):
         return None
     try:
-        payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("ascii")
+        payload = base64url.decode(encoded).decode("ascii")
     except (binascii.Error, UnicodeDecodeError):
         return None
     fields = _PAYLOAD_SHAPE.fullmatch(payload)
@@ -86,8 +86,4 @@ def _check_target(target: UnsubscribeTarget) -> None:
 def _sign(secret_key: str, encoded_payload: str) -> str:
     mac = hmac.new(secret_key.encode(), PURPOSE + encoded_payload.encode("ascii"),
                    hashlib.sha256)
-    return _b64encode(mac.digest())
-
-
-def _b64encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return base64url.encode(mac.digest())

@@ -7,15 +7,14 @@ step that went wrong rather than later.
 from __future__ import annotations
 
 import asyncio
-import base64
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from sql.db import Database
+from tasks.webpush_keys import new_vapid_keys
 from tests.conftest import API, Account
 from tests.push_service import PushService
 
@@ -131,8 +130,7 @@ async def notifications_of(db: Database, user_id: int, kind: str) -> list[dict[s
 
 def new_vapid_key() -> str:
     """A fresh VAPID private key, base64url as the configuration takes it."""
-    scalar = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
-    return base64.urlsafe_b64encode(scalar.to_bytes(32, "big")).rstrip(b"=").decode()
+    return new_vapid_keys().private
 
 
 async def subscribe(client: Client, push_service: PushService, user: Account) -> dict[str, Any]:

@@ -10,7 +10,6 @@ land in ``rejected``. ``respond_with``/``retry_after`` and ``hang_seconds`` make
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 import secrets
@@ -25,6 +24,8 @@ from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from tasks import base64url
 
 HOST = "127.0.0.1"
 MAX_BODY_BYTES = 4096  # RFC 8030: push services must accept at least 4096 bytes
@@ -58,15 +59,11 @@ class Rejected(Exception):
         self.reason = reason
 
 
-def b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def b64decode(value: str) -> bytes:
     """Strict unpadded base64url, as JWTs and push keys use."""
     if not BASE64URL.fullmatch(value) or len(value) % 4 == 1:
         raise ValueError("not unpadded base64url")
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    return base64url.decode(value)
 
 
 def verify_vapid(authorization: str, audience: str, now: float) -> dict[str, Any]:
@@ -146,7 +143,7 @@ class PushService:
         public = private_key.public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
         return {"endpoint": f"{self.origin}/push/{subscription_id}",
-                "keys": {"p256dh": b64encode(public), "auth": b64encode(auth)}}
+                "keys": {"p256dh": base64url.encode(public), "auth": base64url.encode(auth)}}
 
     async def wait_for(self, count: int, timeout: float = 10) -> list[ReceivedPush]:
         """Wait until at least ``count`` pushes arrived; the pushes so far."""

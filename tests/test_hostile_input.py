@@ -7,7 +7,6 @@ The tests after it pin each defect that was once a 500 (or a wrong answer) to it
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from datetime import datetime
@@ -20,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service import validation
+from tasks import base64url
 from tests.conftest import API, Account, ClientFactory, register
 from tests.helpers import new_vapid_key
 from tests.routing import routes, schemas_read_by
@@ -57,18 +57,15 @@ query_values = st.one_of(st.sampled_from(HOSTILE_TEXT), st.text(max_size=40),
                          st.integers(min_value=-2**80, max_value=2**80).map(str))
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
 cursor_parts = st.one_of(
     st.sampled_from(["0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59",
                      "2026-01-01T00:00:00+23:59", "2026-01-01T00:00:00", "x", "", "\x00"]),
     st.sampled_from([2**70, -2**70, 2**63, -1, 0, 1.5, 1e308, True, None, [], {}]),
     st.integers(min_value=-2**70, max_value=2**70), st.text(max_size=10))
 cursors = st.one_of(
-    st.lists(cursor_parts, max_size=4).map(lambda parts: _b64(json.dumps(parts).encode())),
-    st.binary(max_size=40).map(_b64), st.text(max_size=40))
+    st.lists(cursor_parts, max_size=4).map(
+        lambda parts: base64url.encode(json.dumps(parts).encode())),
+    st.binary(max_size=40).map(base64url.encode), st.text(max_size=40))
 
 
 def _encode_body(body: dict[str, Any]) -> bytes:
@@ -168,7 +165,7 @@ def test_the_route_table_declares_what_the_property_test_sends() -> None:
 # -- each defect that was once a 500, pinned ---------------------------------------------------
 
 def cursor(*values: Any) -> str:
-    return _b64(json.dumps(values).encode())
+    return base64url.encode(json.dumps(values).encode())
 
 
 @pytest.mark.parametrize("path", [f"{API}/auth/register", f"{API}/auth/login", f"{API}/posts"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from sql.db import Database
+from tasks import base64url
 from tests.conftest import API, Account, register
 from tests.helpers import JOB, post_job
 
@@ -94,8 +94,7 @@ async def test_a_search_cursor_of_the_former_ranked_shape_is_a_400(
         client: TestClient[Any, Any], employer: Account, user: Account):
     await post_job(client, employer)
     # (rank, created_at, id), as next_cursor was when searches were ordered by rank.
-    ranked = base64.urlsafe_b64encode(
-        json.dumps([0.6, "2026-01-01T00:00:00+00:00", 5]).encode()).decode().rstrip("=")
+    ranked = base64url.encode(json.dumps([0.6, "2026-01-01T00:00:00+00:00", 5]).encode())
     response = await client.get(f"{API}/jobs", params={"q": "backend", "cursor": ranked},
                                 headers=user.headers)
     assert response.status == 400

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -20,6 +19,7 @@ from py_vapid import Vapid02
 
 import tasks.push
 from service.config import Settings
+from tasks import base64url
 from tasks.outcome import Outcome
 from tasks.push import (
     TOPIC,
@@ -42,13 +42,13 @@ PAYLOAD = {"type": "message", "title": "New message", "body": "Grace: héllo ✓
 def new_raw_key() -> tuple[str, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
     raw = key.private_numbers().private_value.to_bytes(32, "big")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode(), key
+    return base64url.encode(raw), key
 
 
 def public_b64(key: ec.EllipticCurvePrivateKey) -> str:
     point = key.public_key().public_bytes(serialization.Encoding.X962,
                                           serialization.PublicFormat.UncompressedPoint)
-    return base64.urlsafe_b64encode(point).rstrip(b"=").decode()
+    return base64url.encode(point)
 
 
 @pytest.fixture
@@ -302,7 +302,7 @@ def test_load_vapid_key_accepts_raw_base64url_and_pem_file(tmp_path: Path) -> No
     from_raw, from_pem = load_vapid_key(raw), load_vapid_key(str(pem_path))
 
     assert vapid_public_key(from_raw) == vapid_public_key(from_pem) == public_b64(key)
-    assert len(base64.urlsafe_b64decode(vapid_public_key(from_raw) + "=")) == 65
+    assert len(base64url.decode(vapid_public_key(from_raw))) == 65
 
 
 @pytest.mark.parametrize("value", ["", "not a key!", "AAAA", "/no/such/vapid.pem",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from typing import Any
 
@@ -12,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from service.appkeys import BACKENDS, DELIVERIES
 from sql.db import Database
+from tasks import base64url
 from tasks.deliver import Deliverer
 from tasks.notify import Event, notify_txn
 from tasks.work import unit_of_work
@@ -54,7 +54,7 @@ async def test_vapid_public_key_is_the_browser_application_server_key(
         client: TestClient[Any, Any]):
     response = await client.get(f"{API}/push/vapid_public_key")
     key = (await response.json())["key"]
-    raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+    raw = base64url.decode(key)
     assert len(raw) == 65 and raw[0] == 4
 
 

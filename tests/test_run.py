@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +18,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from service.config import Settings
+from tasks import base64url
 from tests.processes import RUN_PY, SECRET_KEY, environment
 from tests.servers import create_database, drop_database, free_port
 
@@ -30,7 +32,7 @@ def run_cli(*args: str, cwd: Path, **variables: str) -> subprocess.CompletedProc
 
 def decode_base64url(text: str) -> bytes:
     assert "=" not in text
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return base64url.decode(text)
 
 
 def test_vapid_prints_a_matching_p256_key_pair(tmp_path: Path) -> None:
@@ -173,12 +175,49 @@ def test_clean_local_refuses_a_configured_database(tmp_path: Path) -> None:
     assert (tmp_path / "var").exists()
 
 
+@pytest.fixture
+def var_dir() -> Iterator[Path]:
+    """A trial run's ./var in a directory that PostgreSQL's own user can reach when the
+    tests run as root (pytest's tmp_path is private to us)."""
+    with tempfile.TemporaryDirectory(prefix="hireme-trial-") as base:
+        os.chmod(base, 0o755)
+        yield Path(base) / "var"
+
+
+def test_a_trial_run_without_servers_starts_private_ones_and_keeps_their_data(
+        var_dir: Path) -> None:
+    import psycopg2
+    import redis
+
+    from devservers import localrun
+
+    nothing_there = Settings(local_run=True, secret_key=SECRET_KEY,
+                             database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/trial",
+                             redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    with localrun.local_servers(nothing_there, var_dir=var_dir) as first:
+        with psycopg2.connect(first.database_url) as conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE kept AS SELECT current_database() AS name")
+        conn.close()
+        assert redis.Redis.from_url(first.redis_url).ping()
+    with pytest.raises(psycopg2.OperationalError):
+        psycopg2.connect(first.database_url, connect_timeout=2)
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(first.redis_url).ping()
+
+    with localrun.local_servers(nothing_there, var_dir=var_dir) as second:
+        with psycopg2.connect(second.database_url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT name FROM kept")
+            assert cur.fetchone() == ("trial",)
+        conn.close()
+    assert (var_dir / "postgres").is_dir() and (var_dir / "redis.log").is_file()
+
+
 def test_removing_a_trial_run_takes_its_database_keys_and_var_dir(
         tmp_path: Path, postgres_admin_url: str, redis_url: str) -> None:
     import psycopg2
     import redis
 
-    from service import localrun
+    from devservers import localrun
 
     name = f"hireme_trial_{uuid.uuid4().hex[:8]}"
     database_url = create_database(postgres_admin_url, name)

@@ -12,6 +12,7 @@ import psycopg2
 import pytest
 import redis
 
+import devservers.servers
 from tests import servers
 
 
@@ -114,7 +115,8 @@ def test_missing_binaries_name_the_debian_packages(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(servers, "POSTGRES_BIN_GLOB", str(tmp_path / "none" / "*" / "bin"))
+    monkeypatch.setattr(devservers.servers, "POSTGRES_BIN_GLOB",
+                        str(tmp_path / "none" / "*" / "bin"))
     with pytest.raises(servers.ServerUnavailableError, match="`postgresql`"):
         servers.ThrowawayPostgres()
     with pytest.raises(servers.ServerUnavailableError, match="`redis-server`"):

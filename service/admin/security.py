@@ -9,7 +9,6 @@ form, before any session exists, is tied the same way to a short-lived nonce coo
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -19,6 +18,7 @@ from aiohttp import web
 
 from service.appkeys import SETTINGS
 from service.tokens import hash_token
+from tasks import base64url
 
 SESSION_COOKIE = "hireme_admin"
 SIGNIN_COOKIE = "hireme_admin_signin"
@@ -56,7 +56,7 @@ STAFF_KEY = web.RequestKey("admin_staff", Staff)
 def _mac(request: web.Request, purpose: str, value: str) -> str:
     secret = request.app[SETTINGS].secret_key.encode()
     digest = hmac.new(secret, f"{purpose}:{value}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return base64url.encode(digest)
 
 
 def sign(request: web.Request, value: str) -> str:
