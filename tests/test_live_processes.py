@@ -1,0 +1,150 @@
+"""Live events across real ``run.py serve`` processes: another server's writes, a resume while
+events keep coming, a Redis that stops mid-stream, and an admin's suspension.
+
+Every server here shares the test's database and Redis key prefix (so they stand for the
+workers of one deployment); a client talks to each over HTTP as a browser would. Each test runs
+under one ``asyncio.timeout``, so a stream that never ends fails the test instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import API, Account, register
+from tests.processes import Server, start_server, stop_server, wait_until_healthy
+from tests.servers import ThrowawayRedis
+from tests.sse import Event, SseReader
+
+SERVER_VARIABLES = {
+    "LOG_LEVEL": "WARNING",
+    # Many registrations and messages from one address and token in a few seconds.
+    "AUTH_RATE_LIMIT": "1000/60",
+    "WRITE_RATE_LIMIT": "10000/60",
+}
+# What the receiver's stream carries for each message, in this order.
+PER_MESSAGE = ["notification", "message", "unread"]
+LIVE_SECONDS = 1.0  # the promise: an event committed anywhere reaches a stream within this
+TEST_SECONDS = 60  # a bound on each test, servers' start included
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+Serve = Callable[..., Awaitable[list[Server]]]
+
+
+@pytest.fixture
+async def serve(tmp_path: Path, clean_database: str, redis_url: str,
+                redis_prefix: str) -> AsyncIterator[Serve]:
+    """Start ``run.py serve`` processes (name → workers) on this test's database and Redis
+    prefix, together; each is stopped afterwards and must exit cleanly."""
+    started: list[Server] = []
+
+    async def start(redis: str = redis_url, **workers: int) -> list[Server]:
+        servers = [start_server(tmp_path, name, DATABASE_URL=clean_database, REDIS_URL=redis,
+                                REDIS_PREFIX=redis_prefix, WEB_CONCURRENCY=str(count),
+                                **SERVER_VARIABLES)
+                   for name, count in workers.items()]
+        started.extend(servers)
+        await asyncio.gather(*(wait_until_healthy(server, workers=count)
+                               for server, count in zip(servers, workers.values(), strict=True)))
+        return servers
+
+    yield start
+    codes = [await stop_server(server) for server in started]
+    for server, code in zip(started, codes, strict=True):
+        assert code == 0, server.log_text()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[ThrowawayRedis]:
+    """A Redis of this test's own, which it may stop (never the machine's)."""
+    with ThrowawayRedis() as server:
+        yield server
+
+
+@asynccontextmanager
+async def session(server: Server, **options: Any) -> AsyncIterator[aiohttp.ClientSession]:
+    """A client of one server; no timeout of its own (each test has one)."""
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{server.port}",
+                                     timeout=aiohttp.ClientTimeout(total=None),
+                                     **options) as client:
+        yield client
+
+
+@asynccontextmanager
+async def stream(client: aiohttp.ClientSession, headers: dict[str, str] | None = None,
+                 **params: str) -> AsyncIterator[SseReader]:
+    response = await client.get(f"{API}/events", headers=headers or {}, params=params)
+    assert response.status == 200, await response.text()
+    try:
+        yield SseReader(response)
+    finally:
+        response.close()
+
+
+async def converse(client: aiohttp.ClientSession, sender: Account, receiver: Account) -> int:
+    answer = await client.post(f"{API}/conversations", headers=sender.headers,
+                               json={"user_id": receiver.id})
+    assert answer.status in (200, 201), await answer.text()
+    return int((await answer.json())["id"])
+
+
+async def send(client: aiohttp.ClientSession, sender: Account, conversation_id: int,
+               body: str) -> dict[str, Any]:
+    answer = await client.post(f"{API}/conversations/{conversation_id}/messages",
+                               headers=sender.headers, json={"body": body})
+    assert answer.status == 201, await answer.text()
+    sent: dict[str, Any] = await answer.json()
+    return sent
+
+
+def ids(events: list[Event]) -> list[int]:
+    return [int(event.id or 0) for event in events]
+
+
+def assert_once_each_in_order(events: list[Event], after: int, bodies: list[str]) -> None:
+    """Exactly the events of messages ``bodies``, each once, numbered on from ``after``."""
+    assert ids(events) == list(range(after + 1, after + 1 + len(events)))
+    assert [event.kind for event in events] == PER_MESSAGE * len(bodies)
+    assert [event.json["body"] for event in events if event.kind == "message"] == bodies
+
+
+async def quiet(reader: SseReader, seconds: float = 0.3) -> None:
+    """Nothing more comes on ``reader`` for ``seconds``."""
+    with pytest.raises(TimeoutError):
+        extra = await reader.next(timeout=seconds)
+        raise AssertionError(f"an unexpected event: {extra}")
+
+
+async def test_a_message_sent_through_one_server_reaches_streams_on_another_within_a_second(
+        serve: Serve) -> None:
+    async with asyncio.timeout(TEST_SECONDS):
+        # A runs two workers (the streams land on either); B's process is neither of them.
+        a, b = await serve(a=2, b=1)
+        async with session(a) as on_a, session(b) as on_b:
+            reader, sender = await register(on_a), await register(on_b)  # type: ignore[arg-type]
+            conversation_id = await converse(on_b, sender, reader)
+            async with stream(on_a, reader.headers) as first, \
+                    stream(on_a, reader.headers) as second, \
+                    stream(on_a, reader.headers) as third, \
+                    stream(on_a, sender.headers) as echo:
+                receivers = [first, second, third]
+                for events in (*receivers, echo):
+                    assert (await events.next()).kind == "unread"
+                for n in range(5):
+                    via = on_b if n % 2 == 0 else on_a  # B's process, or either of A's
+                    sent = await send(via, sender, conversation_id, f"hello {n}")
+                    async with asyncio.timeout(LIVE_SECONDS):
+                        got = await asyncio.gather(*(events.take(3) for events in receivers))
+                        echoed = await echo.next()
+                    for events in got:
+                        assert [event.kind for event in events] == PER_MESSAGE
+                        assert events[1].json == sent
+                    assert ids(got[0]) == ids(got[1]) == ids(got[2])
+                    assert echoed.kind == "message" and echoed.json == sent
