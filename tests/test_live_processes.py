@@ -148,3 +148,44 @@ async def test_a_message_sent_through_one_server_reaches_streams_on_another_with
                         assert events[1].json == sent
                     assert ids(got[0]) == ids(got[1]) == ids(got[2])
                     assert echoed.kind == "message" and echoed.json == sent
+
+
+async def test_a_client_resuming_after_50_messages_gets_each_event_once_in_order_while_more_come(
+        serve: Serve) -> None:
+    missed, during = 50, 20
+    async with asyncio.timeout(TEST_SECONDS):
+        a, b = await serve(a=1, b=1)
+        async with session(a) as on_a, session(b) as on_b:
+            reader, sender = await register(on_a), await register(on_b)  # type: ignore[arg-type]
+            conversation_id = await converse(on_b, sender, reader)
+            async with stream(on_a, reader.headers) as events:
+                last_seen = int((await events.next()).id or 0)
+            # Disconnected: 50 messages, through both servers.
+            for n in range(missed):
+                await send(on_b if n % 2 else on_a, sender, conversation_id, f"m{n}")
+
+            sent_more: list[int] = []
+
+            async def send_more(first_sent: asyncio.Event) -> None:
+                for n in range(missed, missed + during):
+                    await send(on_b if n % 2 else on_a, sender, conversation_id, f"m{n}")
+                    sent_more.append(n)
+                    first_sent.set()
+
+            first_sent = asyncio.Event()
+            sending = asyncio.create_task(send_more(first_sent))
+            try:
+                await first_sent.wait()  # the replay starts with live events on the way
+                async with stream(on_a, {**reader.headers,
+                                         "Last-Event-ID": str(last_seen)}) as events:
+                    # The stream is open (its headers come before the replay): the rest of
+                    # the messages are sent while it replays and goes live.
+                    sent_before_replay = len(sent_more)
+                    got = await events.take(len(PER_MESSAGE) * (missed + during), timeout=20)
+                    await sending
+                    await quiet(events)
+            finally:
+                sending.cancel()
+    assert not sending.cancelled()
+    assert sent_before_replay < during
+    assert_once_each_in_order(got, last_seen, [f"m{n}" for n in range(missed + during)])
