@@ -33,6 +33,7 @@ SERVER_VARIABLES = {
 PER_MESSAGE = ["notification", "message", "unread"]
 LIVE_SECONDS = 1.0  # the promise: an event committed anywhere reaches a stream within this
 TEST_SECONDS = 60  # a bound on each test, servers' start included
+RECOVERY_SECONDS = 3.0  # Redis stopped or back: streams catch up within this
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 Serve = Callable[..., Awaitable[list[Server]]]
@@ -189,3 +190,32 @@ async def test_a_client_resuming_after_50_messages_gets_each_event_once_in_order
     assert not sending.cancelled()
     assert sent_before_replay < during
     assert_once_each_in_order(got, last_seen, [f"m{n}" for n in range(missed + during)])
+
+
+async def test_a_stream_loses_nothing_while_redis_is_stopped_and_after_it_is_back(
+        serve: Serve, own_redis: ThrowawayRedis) -> None:
+    async with asyncio.timeout(TEST_SECONDS):
+        # The stream on A; the messages through B, whose events reach A only by Redis or
+        # by A's poll of PostgreSQL.
+        a, b = await serve(redis=own_redis.url, a=1, b=1)
+        async with session(a) as on_a, session(b) as on_b:
+            reader, sender = await register(on_a), await register(on_b)  # type: ignore[arg-type]
+            conversation_id = await converse(on_b, sender, reader)
+            bodies = [f"m{n}" for n in range(9)]
+            async with stream(on_a, reader.headers) as events:
+                start = int((await events.next()).id or 0)
+                got: list[Event] = []
+
+                async def send_and_receive(sent: list[str]) -> None:
+                    for body in sent:
+                        await send(on_b, sender, conversation_id, body)
+                    got.extend(await events.take(len(PER_MESSAGE) * len(sent),
+                                                 timeout=RECOVERY_SECONDS))
+
+                await send_and_receive(bodies[:3])
+                await asyncio.to_thread(own_redis.stop)
+                await send_and_receive(bodies[3:6])
+                await asyncio.to_thread(own_redis.start)
+                await send_and_receive(bodies[6:])
+                await quiet(events)
+    assert_once_each_in_order(got, start, bodies)
