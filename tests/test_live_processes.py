@@ -18,7 +18,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import API, Account, register
+from sql.db import Database
+from tests.conftest import API, PASSWORD, Account, register
 from tests.processes import Server, start_server, stop_server, wait_until_healthy
 from tests.servers import ThrowawayRedis
 from tests.sse import Event, SseReader
@@ -219,3 +220,50 @@ async def test_a_stream_loses_nothing_while_redis_is_stopped_and_after_it_is_bac
                 await send_and_receive(bodies[6:])
                 await quiet(events)
     assert_once_each_in_order(got, start, bodies)
+
+
+def csrf_of(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+async def sign_in_as_staff(client: aiohttp.ClientSession, account: Account) -> str:
+    """Sign in through the admin console's form; the CSRF token of the pages that follow."""
+    form = await client.get("/admin/login")
+    assert form.status == 200
+    answer = await client.post("/admin/login", data={
+        "email": account.email, "password": PASSWORD, "csrf_token": csrf_of(await form.text())})
+    assert answer.status == 200 and answer.url.path == "/admin/", await answer.text()
+    return csrf_of(await answer.text())
+
+
+async def test_an_admins_suspension_on_another_server_ends_the_users_streams_with_revoked(
+        serve: Serve, db: Database) -> None:
+    async with asyncio.timeout(TEST_SECONDS):
+        a, b = await serve(a=1, b=1)
+        # The console's cookies are for 127.0.0.1, which aiohttp's default jar refuses.
+        async with session(a) as on_a, session(b, cookie_jar=aiohttp.CookieJar(unsafe=True)) \
+                as on_b:
+            suspended, bystander = await register(on_a), await register(on_a)  # type: ignore[arg-type]
+            admin = await register(on_b)  # type: ignore[arg-type]
+            await db.execute("UPDATE users SET is_admin = true WHERE id = %(id)s",
+                             {"id": admin.id})
+            csrf = await sign_in_as_staff(on_b, admin)
+            ticket = await on_a.post(f"{API}/events/ticket", headers=suspended.headers)
+            assert ticket.status == 201
+            async with stream(on_a, suspended.headers) as by_token, \
+                    stream(on_a, ticket=(await ticket.json())["ticket"]) as by_ticket, \
+                    stream(on_a, bystander.headers) as other:
+                for events in (by_token, by_ticket, other):
+                    assert (await events.next()).kind == "unread"
+                answer = await on_b.post(f"/admin/users/{suspended.id}/suspend",
+                                         data={"csrf_token": csrf})
+                assert answer.status == 200 and answer.url.path == f"/admin/users/{suspended.id}"
+                for events in (by_token, by_ticket):
+                    assert [event.kind for event in await events.end(timeout=2)] == ["revoked"]
+                await quiet(other)
+            # The client stops there: its token is refused on every server.
+            for client in (on_a, on_b):
+                again = await client.get(f"{API}/events", headers=suspended.headers)
+                assert again.status == 401
