@@ -222,6 +222,28 @@ async def test_a_stream_loses_nothing_while_redis_is_stopped_and_after_it_is_bac
     assert_once_each_in_order(got, start, bodies)
 
 
+
+async def test_a_message_sent_while_redis_stalls_reaches_a_stream_on_another_server_soon_after(
+        serve: Serve, own_redis: ThrowawayRedis) -> None:
+    async with asyncio.timeout(TEST_SECONDS):
+        a, b = await serve(redis=own_redis.url, a=1, b=1)
+        async with session(a) as on_a, session(b) as on_b:
+            reader, sender = await register(on_a), await register(on_b)  # type: ignore[arg-type]
+            conversation_id = await converse(on_b, sender, reader)
+            async with stream(on_a, reader.headers) as events:
+                start = int((await events.next()).id or 0)
+                # Too short for A's idle subscription to notice, so A does not poll; B cannot
+                # publish the message's events (its Redis call times out, its breaker opens).
+                own_redis.pause()
+                try:
+                    await send(on_b, sender, conversation_id, "during the stall")
+                    await asyncio.sleep(0.5)
+                finally:
+                    own_redis.resume()
+                got = await events.take(len(PER_MESSAGE), timeout=RECOVERY_SECONDS)
+                await quiet(events)
+    assert_once_each_in_order(got, start, ["during the stall"])
+
 def csrf_of(html: str) -> str:
     found = _CSRF.search(html)
     assert found, html[:500]
