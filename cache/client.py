@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
@@ -41,6 +42,9 @@ CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 # What a failing Redis raises; the cluster client adds its own base class (e.g. no node of
 # the cluster could be reached).
 REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OSError)
+# Live-event messages waiting for Redis (cache/live.py); beyond this the oldest are dropped,
+# and streams find those events at their next full check of PostgreSQL.
+LIVE_BACKLOG_LIMIT = 1000
 
 
 class CacheUnavailable(Exception):
@@ -76,6 +80,7 @@ class Cache:
         self.debt = EpochDebt()
         self.local_windows = LocalWindows()  # rate limits while Redis is unavailable
         self.recent_writes = LocalRecentWrites()  # this process's read-your-writes memory
+        self.live_backlog: deque[str] = deque(maxlen=LIVE_BACKLOG_LIMIT)
         self.hits = 0
         self.misses = 0
         self._settler: asyncio.Task[None] | None = None

@@ -23,7 +23,13 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from cache.client import SOCKET_TIMEOUT_SECONDS, Cache, CacheUnavailable, connect_subscriber
+from cache.client import (
+    REDIS_ERRORS,
+    SOCKET_TIMEOUT_SECONDS,
+    Cache,
+    CacheUnavailable,
+    connect_subscriber,
+)
 from cache.keys import LIVE_STREAMS_TTL_SECONDS
 
 log = logging.getLogger(__name__)
@@ -50,14 +56,33 @@ return evicted
 
 
 async def publish_events(cache: Cache, events: Sequence[dict[str, Any]]) -> None:
-    """After commit: tell every process's streams. Lost if Redis is down: streams then poll."""
+    """After commit: tell every process's streams. If Redis cannot take them now (down,
+    stalled, or this process's breaker still open), they wait in the backlog: a process whose
+    subscription never dropped, or that subscribed again already, does not poll, and would
+    otherwise only find them at its streams' next full check."""
     if events:
         await publish(cache, {"events": list(events)})
 
 
 async def publish(cache: Cache, message: dict[str, Any]) -> None:
     payload = json.dumps(message, separators=(",", ":"), default=str)
-    await cache.run_or(lambda client: client.publish(cache.keys.live_channel(), payload), None)
+    published = await cache.run_or(
+        lambda client: client.publish(cache.keys.live_channel(), payload), None)
+    if published is None:
+        cache.live_backlog.append(payload)
+
+
+async def publish_backlog(cache: Cache) -> None:
+    """Publish what waits in the backlog, oldest first, until Redis fails again. The breaker is
+    not asked: it stays open for seconds after Redis is back, and these events are late
+    already (a stream drops what it has sent and fills a gap from PostgreSQL)."""
+    channel = cache.keys.live_channel()
+    while cache.live_backlog:
+        try:
+            await cache.redis.publish(channel, cache.live_backlog[0])
+        except REDIS_ERRORS:
+            return
+        cache.live_backlog.popleft()
 
 
 async def publish_revoked(cache: Cache, client: redis.Redis,

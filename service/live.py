@@ -5,7 +5,8 @@ event, rendered once, into the inbox of every stream of its user here; each stre
 handler (service/events.py) writes what it gets, in id order, and fills any gap from
 PostgreSQL. One maintenance loop per process writes the keep-alives, renews the stream
 limit's Redis entries, checks that the streams' tokens are still valid, and, while the
-subscription is down, polls PostgreSQL for every user with a stream here in one query.
+subscription is down, polls PostgreSQL for every user with a stream here in one query; it also
+publishes the events this process committed while Redis could not take them, once it can.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import msgspec
 from aiohttp import web
 
 from cache.client import Cache
-from cache.live import Subscription, renew_stream_slots
+from cache.live import Subscription, publish_backlog, renew_stream_slots
 from service.answers import notification_answer
 from service.appkeys import BACKENDS, SETTINGS
 from service.responses import from_row
@@ -189,12 +190,14 @@ class Streams:
 
     async def maintain(self) -> None:
         """The one loop: keep-alives, slot renewal and the token check every
-        KEEPALIVE_SECONDS; a poll every POLL_SECONDS while the subscription is down."""
+        KEEPALIVE_SECONDS; a poll every POLL_SECONDS while the subscription is down; and
+        every POLL_SECONDS, this process's events that Redis could not take, once it can."""
         loop = asyncio.get_running_loop()
         last_keepalive = loop.time()
         while True:
             await asyncio.sleep(POLL_SECONDS)
             try:
+                await publish_backlog(self.cache)
                 if loop.time() - last_keepalive >= KEEPALIVE_SECONDS:
                     last_keepalive = loop.time()
                     for stream in list(self.by_id.values()):
