@@ -11,7 +11,7 @@ from __future__ import annotations
 import timeit
 from collections.abc import Callable
 
-from service.job_schemas import JobCreate, JobsQuery
+from service.api.job_schemas import JobCreate, JobsQuery
 from service.validation import decode_body, decode_query
 from tasks.email import Envelope
 from tasks.mail_render import outbox_message_id, render_email

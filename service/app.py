@@ -1,7 +1,7 @@
 """The application factory: ``create_app(settings)`` wires middleware, routes and resources.
 
 No I/O happens here; pools and clients open in ``cleanup_ctx`` generators, in dependency order
-(backends → delivery workers → live streams), so they close in reverse and workers stop first.
+(stores → delivery workers → live streams), so they close in reverse and workers stop first.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from aiohttp import web
 from cache.client import Cache
 from service.admin import create_admin_app
 from service.admin.figures import figures_ctx
-from service.appkeys import BACKENDS, DELIVERIES, SETTINGS
+from service.appkeys import DELIVERY_RUNTIME, SETTINGS, STORES
 from service.config import Settings
 from service.health import health_ctx
 from service.live import close_streams, live_ctx
@@ -26,7 +26,7 @@ from service.openapi import DOCUMENT, Document
 from service.protocol import handler_args
 from service.routes import add_routes
 from sql.db import PoolConfig, open_database
-from tasks.runtime import open_backends, start_deliveries, stop_deliveries
+from tasks.runtime import open_stores, start_deliveries, stop_deliveries
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -36,7 +36,7 @@ def create_app(settings: Settings) -> web.Application:
                           handler_args=handler_args())
     app[SETTINGS] = settings
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True)
-    app.cleanup_ctx.append(backends_ctx)
+    app.cleanup_ctx.append(stores_ctx)
     app.cleanup_ctx.append(health_ctx)
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(live_ctx)
@@ -49,9 +49,9 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-async def backends_ctx(app: web.Application) -> AsyncIterator[None]:
+async def stores_ctx(app: web.Application) -> AsyncIterator[None]:
     """The database pools, the Redis client and the delivery queue: every handler, task and
-    unit of work reaches them through ``app[BACKENDS]``."""
+    unit of work reaches them through ``app[STORES]``."""
     settings = app[SETTINGS]
     config = PoolConfig(
         minsize=settings.db_pool_size,
@@ -65,7 +65,7 @@ async def backends_ctx(app: web.Application) -> AsyncIterator[None]:
     await database.open()
     cache = Cache(settings.redis_url, settings.redis_prefix)
     cache.start()  # retries an owed cache epoch bump in the background (cache/epoch.py)
-    app[BACKENDS] = open_backends(settings, database, cache)
+    app[STORES] = open_stores(settings, database, cache)
     try:
         yield
     finally:
@@ -74,7 +74,7 @@ async def backends_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
-    deliveries = await start_deliveries(app[SETTINGS], app[BACKENDS])
-    app[DELIVERIES] = deliveries
+    deliveries = await start_deliveries(app[SETTINGS], app[STORES])
+    app[DELIVERY_RUNTIME] = deliveries
     yield
     await stop_deliveries(deliveries)

@@ -1,13 +1,13 @@
-"""Typed keys for what the application holds (``app[BACKENDS]``), in one place."""
+"""Typed keys for what the application holds (``app[STORES]``), in one place."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from service.config import Settings
-from tasks.runtime import Deliveries
-from tasks.work import Backends
+from tasks.runtime import DeliveryRuntime
+from tasks.work import Stores
 
 SETTINGS = web.AppKey("settings", Settings)
-BACKENDS = web.AppKey("backends", Backends)  # database + cache + delivery queue
-DELIVERIES = web.AppKey("deliveries", Deliveries)  # the queue, senders and their stats
+STORES = web.AppKey("stores", Stores)  # database + cache + delivery queue
+DELIVERY_RUNTIME = web.AppKey("delivery_runtime", DeliveryRuntime)  # the queue, senders and their stats

@@ -11,7 +11,7 @@ from aiohttp import web
 from cache.readthrough import CachedValue
 from cache.tokens import CachedToken, fill_cached_token, read_token_with
 from cache.versioned import Cached
-from service.appkeys import BACKENDS
+from service.appkeys import STORES
 from service.errors import Forbidden, Unauthorized
 from service.freshness import follow_own_writes, marker_to_read
 from service.limits import enforce_write_limit
@@ -56,7 +56,7 @@ async def authenticate_reading(request: web.Request, reads: ReadsOf | None
     token_hash = hash_token(token)
     hint = user_hint(token)
     keys = [value.key for value in reads(hint)] if reads and hint else []
-    cached, entries = await read_token_with(request.app[BACKENDS].cache, token_hash.hex(), keys,
+    cached, entries = await read_token_with(request.app[STORES].cache, token_hash.hex(), keys,
                                             marker_to_read(request, hint))
     principal = await _principal_of(request, token_hash, cached)
     request[PRINCIPAL_KEY] = principal
@@ -85,12 +85,12 @@ def bearer_token(request: web.Request) -> str:
 async def _principal_of(request: web.Request, token_hash: bytes,
                         cached: CachedToken) -> Principal:
     """The principal the cache holds for the token, else PostgreSQL's (then cached)."""
-    cache = request.app[BACKENDS].cache
+    cache = request.app[STORES].cache
     if cached.revoked:
         raise Unauthorized()
     if (known := cached.principal) is not None:
         return Principal(known["user_id"], known["role"], known["is_admin"], token_hash)
-    db = request.app[BACKENDS].db
+    db = request.app[STORES].db
     row = await get_token_principal(db, token_hash)
     if row is None:
         raise Unauthorized()

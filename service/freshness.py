@@ -14,7 +14,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from cache.recent_writes import mark_recent_write, wrote_recently
-from service.appkeys import BACKENDS
+from service.appkeys import STORES
 from sql.replicas import pin_reads_to_primary
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -24,18 +24,18 @@ WROTE_AS = web.RequestKey("wrote_as", int)
 
 def marker_to_read(request: web.Request, hint: int | None) -> str | None:
     """The recent-write marker to read with the token, when replicas may answer reads."""
-    if hint is None or not request.config_dict[BACKENDS].db.replicas:
+    if hint is None or not request.config_dict[STORES].db.replicas:
         return None
-    return request.config_dict[BACKENDS].cache.keys.recent_write(hint)
+    return request.config_dict[STORES].cache.keys.recent_write(hint)
 
 
 async def follow_own_writes(request: web.Request, user_id: int, marked: bool | None) -> None:
     """Pin the request to the primary if the caller wrote recently. ``marked``: the marker as
     read with the token, or None when it was not read (or Redis did not answer), in which case
     it is asked now; Redis unable to say counts as a recent write, the safe side."""
-    if not request.config_dict[BACKENDS].db.replicas:
+    if not request.config_dict[STORES].db.replicas:
         return
-    cache = request.config_dict[BACKENDS].cache
+    cache = request.config_dict[STORES].cache
     if marked is None:
         marked = await wrote_recently(cache, user_id)
     if marked or cache.recent_writes.wrote_recently(user_id):
@@ -44,9 +44,9 @@ async def follow_own_writes(request: web.Request, user_id: int, marked: bool | N
 
 async def note_own_write(request: web.Request, caller: int | None) -> None:
     """After a write request by ``caller``: their next reads, in any process, see it."""
-    database = request.config_dict[BACKENDS].db
+    database = request.config_dict[STORES].db
     writer = request.get(WROTE_AS, caller)
     if writer is None or request.method in SAFE_METHODS or not database.replicas:
         return
-    await mark_recent_write(request.config_dict[BACKENDS].cache, writer,
+    await mark_recent_write(request.config_dict[STORES].cache, writer,
                             database.replica_set.read_your_writes_seconds)

@@ -16,9 +16,9 @@ from typing import Literal
 from aiohttp import web
 
 from cache.client import Cache
-from service.appkeys import BACKENDS, SETTINGS
+from service.api.schemas import Health
+from service.appkeys import SETTINGS, STORES
 from service.responses import json_answer
-from service.schemas import Health
 from sql.db import Database, DatabaseUnavailable
 from sql.outbox import get_oldest_due_age
 from tasks.background import cancel_until_done
@@ -70,8 +70,8 @@ HEALTH = web.AppKey("health", HealthMonitor)
 
 async def health_ctx(app: web.Application) -> AsyncIterator[None]:
     """Check once before serving, then keep checking in the background."""
-    backends = app[BACKENDS]
-    monitor = HealthMonitor(backends.db, backends.cache, app[SETTINGS].delivery_lag_seconds)
+    stores = app[STORES]
+    monitor = HealthMonitor(stores.db, stores.cache, app[SETTINGS].delivery_lag_seconds)
     await monitor.check()
     app[HEALTH] = monitor
     task = asyncio.create_task(monitor.run(), name="health-monitor")

@@ -7,7 +7,7 @@ import ipaddress
 from aiohttp import web
 
 from cache.ratelimit import hit_rate_limit
-from service.appkeys import BACKENDS, SETTINGS
+from service.appkeys import SETTINGS, STORES
 from service.errors import RateLimited
 
 
@@ -50,7 +50,7 @@ async def enforce_write_limit(request: web.Request, user_id: int) -> None:
 
 async def _enforce(request: web.Request, scope: str, subject: str, count: int,
                    window: int) -> None:
-    retry_after = await hit_rate_limit(request.app[BACKENDS].cache, scope, subject, count, window,
+    retry_after = await hit_rate_limit(request.app[STORES].cache, scope, subject, count, window,
                                        processes=request.app[SETTINGS].web_concurrency)
     if retry_after is not None:
         raise RateLimited(retry_after)

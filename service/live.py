@@ -2,7 +2,7 @@
 
 One Redis subscription per process (cache/live.py) feeds ``Streams.receive``, which puts each
 event, rendered once, into the inbox of every stream of its user here; each stream's own
-handler (service/events.py) writes what it gets, in id order, and fills any gap from
+handler (service/api/events.py) writes what it gets, in id order, and fills any gap from
 PostgreSQL. One maintenance loop per process writes the keep-alives, renews the stream
 limit's Redis entries, checks that the streams' tokens are still valid, and, while the
 subscription is down, polls PostgreSQL for every user with a stream here in one query; it also
@@ -26,10 +26,10 @@ from aiohttp import web
 
 from cache.client import Cache
 from cache.live import Subscription, publish_backlog, renew_stream_slots
-from service.answers import notification_answer
-from service.appkeys import BACKENDS, SETTINGS
+from service.api.answers import notification_answer
+from service.api.social_schemas import Message
+from service.appkeys import SETTINGS, STORES
 from service.responses import from_row
-from service.social_schemas import Message
 from sql.db import Database, DatabaseUnavailable
 from sql.events import list_events_after_each, list_live_tokens
 from tasks.background import cancel_until_done
@@ -215,10 +215,10 @@ STREAMS = web.AppKey("live_streams", Streams)
 
 async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     """After the database and cache: the subscription and the maintenance loop."""
-    streams = Streams(app[BACKENDS].db, app[BACKENDS].cache)
+    streams = Streams(app[STORES].db, app[STORES].cache)
     app[STREAMS] = streams
     settings = app[SETTINGS]
-    subscription = Subscription(settings.redis_url, app[BACKENDS].cache.keys.live_channel(),
+    subscription = Subscription(settings.redis_url, app[STORES].cache.keys.live_channel(),
                                 streams.receive, streams.on_subscription)
     subscription.start()
     maintenance = asyncio.create_task(streams.maintain(), name="live-maintenance")

@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from cache.client import Cache
-from service.appkeys import BACKENDS, DELIVERIES
+from service.appkeys import DELIVERY_RUNTIME, STORES
 from service.live import STREAMS, LiveStats
 from sql.db import Database, Pool
 from tasks.background import cancel_until_done
-from tasks.queue import DeliveryQueue
+from tasks.queue import OutboxQueue
 
 if TYPE_CHECKING:
     from prometheus_client import Counter, Gauge, Histogram
@@ -139,7 +139,7 @@ class MetricsExporter:
 
     database: Database
     cache: Cache
-    queue: DeliveryQueue
+    queue: OutboxQueue
     live: LiveStats | None = None
     _exported: dict[tuple[str, ...], int] = field(default_factory=dict)
 
@@ -188,7 +188,7 @@ METRICS = web.AppKey("metrics", MetricsExporter)
 
 async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     """After the database, cache and deliveries are up: export their figures until shutdown."""
-    exporter = MetricsExporter(app[BACKENDS].db, app[BACKENDS].cache, app[DELIVERIES].queue,
+    exporter = MetricsExporter(app[STORES].db, app[STORES].cache, app[DELIVERY_RUNTIME].queue,
                                app[STREAMS].stats if STREAMS in app else None)
     exporter.attach()
     app[METRICS] = exporter

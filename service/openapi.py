@@ -17,7 +17,7 @@ import aiohttp_jinja2
 import msgspec
 from aiohttp import web
 
-from service.job_schemas import (
+from service.api.job_schemas import (
     Application,
     ApplicationCreate,
     ApplicationsQuery,
@@ -33,9 +33,9 @@ from service.job_schemas import (
     JobsQuery,
     JobUpdate,
 )
-from service.live_schemas import EventsQuery, Ticket
-from service.report_schemas import Report, ReportCreate
-from service.schemas import (
+from service.api.live_schemas import EventsQuery, Ticket
+from service.api.report_schemas import Report, ReportCreate
+from service.api.schemas import (
     AuthAnswer,
     Count,
     ErrorAnswer,
@@ -60,7 +60,7 @@ from service.schemas import (
     VapidKey,
     VerifyEmailRequest,
 )
-from service.social_schemas import (
+from service.api.social_schemas import (
     Comment,
     CommentCreate,
     Conversation,
@@ -70,7 +70,7 @@ from service.social_schemas import (
     Post,
     PostCreate,
 )
-from service.unsubscribe import HTML_HEADERS
+from service.pages.unsubscribe import HTML_HEADERS
 
 API = "/api/v1"
 REF = "#/components/schemas/{name}"

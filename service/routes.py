@@ -4,26 +4,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service import (
+from service import health, metrics, openapi
+from service.api import (
     alerts,
     applications,
     auth,
     events,
     feed,
-    health,
     jobs,
     messages,
-    metrics,
     notifications,
-    openapi,
-    pages,
     posts,
     push,
     reports,
     social,
-    unsubscribe,
     users,
 )
+from service.pages import links as pages
+from service.pages import unsubscribe
 
 API = "/api/v1"
 

@@ -23,8 +23,8 @@ from typing import Annotated, Any, Literal, NamedTuple, TypeVar, Union, get_args
 import msgspec
 from aiohttp import web
 
+from service.api.schemas import BIGINT_MAX, NOT_BLANK
 from service.errors import BadRequest, NotFound, ValidationFailed
-from service.schemas import BIGINT_MAX, NOT_BLANK
 from tasks import base64url
 
 S = TypeVar("S", bound=msgspec.Struct)

@@ -24,7 +24,7 @@ from sql.db import DatabaseUnavailable, Row
 from tasks.background import cancel_until_done
 from tasks.notify import enqueue_alert_email_txn
 from tasks.settings import TaskSettings
-from tasks.work import Backends, Work, unit_of_work
+from tasks.work import Stores, Work, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ MAX_JOBS_PER_EMAIL = 20
 FAILED_ALERT_RETRY_SECONDS = 3600.0
 
 
-async def run_due_alerts(backends: Backends, settings: TaskSettings, *, limit: int = 100) -> int:
+async def run_due_alerts(stores: Stores, settings: TaskSettings, *, limit: int = 100) -> int:
     """Run up to ``limit`` due alerts, one transaction each; how many ran.
 
     An alert whose run fails (a match query past the statement timeout) is postponed, so it
@@ -44,7 +44,7 @@ async def run_due_alerts(backends: Backends, settings: TaskSettings, *, limit: i
     for ran in range(limit):
         alert = None
         try:
-            async with unit_of_work(backends, "run_job_alert") as work:
+            async with unit_of_work(stores, "run_job_alert") as work:
                 alert = await claim_due_alert_txn(work.cur)
                 if alert is None:
                     return ran
@@ -54,7 +54,7 @@ async def run_due_alerts(backends: Backends, settings: TaskSettings, *, limit: i
                 raise
             log.exception("job alert %s failed; postponed %s s", alert["id"],
                           FAILED_ALERT_RETRY_SECONDS)
-            await postpone_alert(backends.db, alert["id"], FAILED_ALERT_RETRY_SECONDS)
+            await postpone_alert(stores.db, alert["id"], FAILED_ALERT_RETRY_SECONDS)
     return limit
 
 
@@ -70,9 +70,9 @@ async def run_alert_txn(work: Work, alert: Row) -> None:
 class AlertScheduler:
     """A background loop around ``run_due_alerts``: logs a failure and carries on."""
 
-    def __init__(self, backends: Backends, settings: TaskSettings,
+    def __init__(self, stores: Stores, settings: TaskSettings,
                  interval: float = ALERT_SCAN_SECONDS) -> None:
-        self.backends = backends
+        self.stores = stores
         self.settings = settings
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
@@ -94,14 +94,14 @@ class AlertScheduler:
 
     async def _scan(self) -> int:
         try:
-            return await run_due_alerts(self.backends, self.settings, limit=SCAN_BATCH)
+            return await run_due_alerts(self.stores, self.settings, limit=SCAN_BATCH)
         except Exception:
             log.exception("job alert scan failed; trying again next scan")
             return 0
 
 
-def start_alert_scheduler(backends: Backends, settings: TaskSettings) -> AlertScheduler:
+def start_alert_scheduler(stores: Stores, settings: TaskSettings) -> AlertScheduler:
     """The process's scheduler, running (``tasks.runtime`` starts and stops it)."""
-    scheduler = AlertScheduler(backends, settings)
+    scheduler = AlertScheduler(stores, settings)
     scheduler.start()
     return scheduler

@@ -42,7 +42,7 @@ PUSH_TEXT = {
 }
 
 
-class Deliverer:
+class OutboxDispatcher:
     """The queue's ``deliver`` callable: dispatches a claim by its kind."""
 
     def __init__(self, settings: TaskSettings, db: Database, email: EmailSender,

@@ -16,7 +16,7 @@ from cache.client import CacheUnavailable
 from sql.outbox import insert_outbox_txn, save_progress_txn
 from tasks.outcome import Outcome
 from tasks.queue import Claim
-from tasks.work import Backends, Work, unit_of_work
+from tasks.work import Stores, Work, unit_of_work
 
 BATCH_SIZE = 500
 
@@ -27,7 +27,7 @@ FanoutHandler = Callable[[Work, dict[str, Any], Any, int], Awaitable[Any]]
 
 @dataclass
 class Fanouts:
-    backends: Backends
+    stores: Stores
     lease_seconds: float
     handlers: dict[str, FanoutHandler] = field(default_factory=dict)
 
@@ -38,7 +38,8 @@ class Fanouts:
 async def enqueue_fanout_txn(work: Work, name: str, payload: dict[str, Any],
                              idempotency_key: str) -> None:
     body = {"fanout": name, "args": payload, "after": None}
-    work.queued(await insert_outbox_txn(work.cur, "fanout", body, f"fanout:{idempotency_key}"))
+    row_id = await insert_outbox_txn(work.cur, "fanout", body, f"fanout:{idempotency_key}")
+    work.deliver_after_commit(row_id)
 
 
 async def run_fanout(fanouts: Fanouts, claim: Claim) -> Outcome:
@@ -46,16 +47,16 @@ async def run_fanout(fanouts: Fanouts, claim: Claim) -> Outcome:
     if handler is None:
         return Outcome.dead(f"unknown fan-out {claim.payload.get('fanout')!r}")
     try:
-        return await _run_batches(fanouts.backends, handler, claim, fanouts.lease_seconds)
+        return await _run_batches(fanouts.stores, handler, claim, fanouts.lease_seconds)
     except CacheUnavailable as error:  # a batch Redis could not take: from there, later
         return Outcome.retry(f"redis unavailable: {error}")
 
 
-async def _run_batches(backends: Backends, handler: FanoutHandler, claim: Claim,
+async def _run_batches(stores: Stores, handler: FanoutHandler, claim: Claim,
                        lease_seconds: float) -> Outcome:
     payload = dict(claim.payload)
     while True:
-        async with unit_of_work(backends, f"fanout_{payload['fanout']}") as work:
+        async with unit_of_work(stores, f"fanout_{payload['fanout']}") as work:
             after = await handler(work, payload["args"], payload["after"], BATCH_SIZE)
             payload["after"] = after
             lease = await save_progress_txn(work.cur, claim.id, claim.lease, payload,

@@ -27,7 +27,7 @@ from sql import feeds
 from sql.db import Row
 from sql.social import list_active_followers_txn
 from tasks.fanout import enqueue_fanout_txn
-from tasks.work import Backends, Work
+from tasks.work import Stores, Work
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ async def publish_post_txn(work: Work, post: Row) -> None:
                                  {"author_id": post["user_id"], "post_id": post["id"]},
                                  f"feed:post:{post['id']}")
     entry = entry_of(post["created_at"], post["id"])
-    work.then(partial(_quietly, add_to_feeds, work.backends.cache, [post["user_id"]], [entry]))
+    work.after_commit(partial(_quietly, add_to_feeds, work.stores.cache, [post["user_id"]],
+                              [entry]))
 
 
 async def enqueue_author_merge_txn(work: Work, author_id: int) -> None:
@@ -73,7 +74,7 @@ class FeedFanout:
             limit=batch_size)
         # Written before the batch's progress commits, so a batch Redis could not take raises
         # (CacheUnavailable) and is retried; the transaction has only read, and holds no lock.
-        await add_to_feeds(work.backends.cache, [row["follower_id"] for row in followers],
+        await add_to_feeds(work.stores.cache, [row["follower_id"] for row in followers],
                            _entries(rows))
         if len(followers) < batch_size:
             return None
@@ -82,13 +83,13 @@ class FeedFanout:
 
 def merge_author_after_commit(work: Work, follower_id: int, author_id: int) -> None:
     """A new follow: the author's recent posts join the follower's feed."""
-    work.then(partial(_quietly, _merge_author, work.backends, follower_id, author_id))
+    work.after_commit(partial(_quietly, _merge_author, work.stores, follower_id, author_id))
 
 
 async def follows_removed_txn(work: Work, removed: Sequence[Row], max_followers: int) -> None:
     """Unfollow or block: the author's posts leave the ex-follower's feed after commit."""
     for row in removed:
-        work.then(partial(_quietly, _drop_author, work.backends, row["follower_id"],
+        work.after_commit(partial(_quietly, _drop_author, work.stores, row["follower_id"],
                           row["followed_id"]))
         if row["followers_count"] == max_followers:  # just fell back to fan-out
             await enqueue_author_merge_txn(work, row["followed_id"])
@@ -98,16 +99,16 @@ def _entries(rows: Sequence[Row]) -> list[Entry]:
     return [entry_of(row["created_at"], row["id"]) for row in rows]
 
 
-async def _merge_author(backends: Backends, follower_id: int, author_id: int) -> None:
-    rows = await feeds.author_entries(backends.db, author_id, post_id=None, limit=FEED_SIZE)
-    await add_to_feeds(backends.cache, [follower_id], _entries(rows))
+async def _merge_author(stores: Stores, follower_id: int, author_id: int) -> None:
+    rows = await feeds.author_entries(stores.db, author_id, post_id=None, limit=FEED_SIZE)
+    await add_to_feeds(stores.cache, [follower_id], _entries(rows))
 
 
-async def _drop_author(backends: Backends, follower_id: int, author_id: int) -> None:
-    if backends.cache.breaker.is_open:
+async def _drop_author(stores: Stores, follower_id: int, author_id: int) -> None:
+    if stores.cache.breaker.is_open:
         return  # a removal Redis misses is harmless: pages are filtered through PostgreSQL
-    rows = await feeds.author_entries(backends.db, author_id, post_id=None, limit=FEED_SIZE)
-    await remove_from_feed(backends.cache, follower_id, [row["id"] for row in rows])
+    rows = await feeds.author_entries(stores.db, author_id, post_id=None, limit=FEED_SIZE)
+    await remove_from_feed(stores.cache, follower_id, [row["id"] for row in rows])
 
 
 async def _quietly(action: Callable[..., Awaitable[None]], *args: Any) -> None:

@@ -8,14 +8,14 @@ from typing import Any
 from sql.applications import pipeline_batch_txn
 from sql.db import Row
 from tasks.fanout import enqueue_fanout_txn
-from tasks.notify import Event, notify_txn
+from tasks.notify import NewNotification, notify_txn
 from tasks.work import Work
 
 JOB_CLOSED = "job_closed"
 
 
 async def notify_application_received_txn(work: Work, application: Row, job: Row) -> None:
-    await notify_txn(work, Event(
+    await notify_txn(work, NewNotification(
         user_id=job["employer_id"], type="application_received",
         actor_id=application["applicant_id"], related_id=application["id"],
         dedup_key=f"application_received:{application['id']}",
@@ -25,7 +25,7 @@ async def notify_application_received_txn(work: Work, application: Row, job: Row
 
 async def notify_application_status_txn(work: Work, application: Row, job_title: str,
                                         changed_by: int, history_key: str) -> None:
-    await notify_txn(work, Event(
+    await notify_txn(work, NewNotification(
         user_id=application["applicant_id"], type="application_status", actor_id=changed_by,
         related_id=application["id"], dedup_key=f"application_status:{history_key}",
         data={"job_id": application["job_id"], "job_title": job_title,
@@ -47,7 +47,7 @@ async def notify_job_closed_batch(work: Work, args: dict[str, Any], after: Any,
     """Fan-out handler: notify one batch of applicants; where the next batch starts."""
     rows = await pipeline_batch_txn(work.cur, args["job_id"], after or 0, batch_size)
     for row in rows:
-        await notify_txn(work, Event(
+        await notify_txn(work, NewNotification(
             # The employer is the actor, so a block between the two stops it like any other
             # notification (rows queued before the employer was recorded have none).
             user_id=row["applicant_id"], type="job_closed", actor_id=args.get("employer_id"),

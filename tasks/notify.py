@@ -27,7 +27,7 @@ EMAIL_FOR_TYPE = frozenset({"application_received", "application_status", "job_c
 
 
 @dataclass(frozen=True)
-class Event:
+class NewNotification:
     """Something that happened to ``user_id``, caused by ``actor_id``."""
 
     user_id: int
@@ -47,7 +47,7 @@ class Event:
     unread_message_id: int | None = None
 
 
-async def notify_txn(work: Work, event: Event) -> int | None:
+async def notify_txn(work: Work, event: NewNotification) -> int | None:
     """Write the notification and its deliveries; the notification id, or None on a repeat.
 
     Also None, with nothing written, when the user and the actor block each other either way:
@@ -66,7 +66,7 @@ async def notify_txn(work: Work, event: Event) -> int | None:
     work.live_event(event.user_id, "notification", notification_id)
     occurrence = event.event_key or f"n{notification_id}"
     if event.push:
-        work.queued(*await insert_push_deliveries_txn(
+        work.deliver_after_commit(*await insert_push_deliveries_txn(
             cur, user_id=event.user_id, type=event.type, notification_id=notification_id,
             topic=event.topic or f"{event.type}-{notification_id}", key=f"push:{occurrence}"))
     if event.email and event.type in EMAIL_FOR_TYPE:
@@ -74,7 +74,7 @@ async def notify_txn(work: Work, event: Event) -> int | None:
                    "notification_id": notification_id}
         if event.unread_message_id is not None:
             payload["unread_message_id"] = event.unread_message_id
-        work.queued(await insert_email_delivery_txn(
+        work.deliver_after_commit(await insert_email_delivery_txn(
             cur, user_id=event.user_id, type=event.type, payload=payload,
             key=event.email_key or f"email:{occurrence}",
             delay_seconds=event.email_delay_seconds))
@@ -87,7 +87,8 @@ async def enqueue_email_txn(work: Work, email_type: str, user_id: int,
     if email_type not in ACCOUNT_EMAIL_TYPES:
         raise ValueError(f"{email_type!r} is sent through notify_txn")
     payload = {"email_type": email_type, "user_id": user_id, "context": context}
-    work.queued(await insert_outbox_txn(work.cur, "email", payload, f"email:{idempotency_key}"))
+    row_id = await insert_outbox_txn(work.cur, "email", payload, f"email:{idempotency_key}")
+    work.deliver_after_commit(row_id)
 
 
 async def enqueue_alert_email_txn(work: Work, user_id: int, alert_id: int,
@@ -100,4 +101,4 @@ async def enqueue_alert_email_txn(work: Work, user_id: int, alert_id: int,
     payload = {"email_type": "job_alert", "user_id": user_id,
                "context": {"alert_id": alert_id, "job_ids": job_ids}}
     key = f"email:job_alert:{alert_id}:{max(job_ids)}"
-    work.queued(await insert_outbox_txn(work.cur, "email", payload, key))
+    work.deliver_after_commit(await insert_outbox_txn(work.cur, "email", payload, key))

@@ -1,6 +1,6 @@
 """The in-process delivery queue: workers that claim outbox rows, deliver, and record.
 
-Each worker process runs one ``DeliveryQueue``: a bounded ``asyncio.Queue`` woken after
+Each worker process runs one ``OutboxQueue``: a bounded ``asyncio.Queue`` woken after
 commit with new row ids, N worker coroutines, and a sweeper that claims due rows nobody woke
 (retries, rows written without a wake-up, rows whose lease ran out in a killed process).
 PostgreSQL is the queue of record; this one only saves the wait for the next sweep. No
@@ -103,7 +103,7 @@ def retry_delay(attempts: int, base: float, retry_after: float | None) -> float:
     return max(delay, retry_after or 0.0)
 
 
-class DeliveryQueue:
+class OutboxQueue:
     def __init__(self, db: Database, config: DeliveryConfig) -> None:
         self.db = db
         self.config = config

@@ -10,20 +10,20 @@ import aiohttp
 from cache.client import Cache
 from sql.db import Database
 from tasks.alerts import AlertScheduler, start_alert_scheduler
-from tasks.deliver import Deliverer
+from tasks.deliver import OutboxDispatcher
 from tasks.email import EmailSender
 from tasks.fanout import Fanouts
 from tasks.feeds import FEED_FANOUT, FeedFanout
 from tasks.jobs import JOB_CLOSED, notify_job_closed_batch
 from tasks.push import PushSender
-from tasks.queue import DeliveryConfig, DeliveryQueue
+from tasks.queue import DeliveryConfig, OutboxQueue
 from tasks.settings import TaskSettings
-from tasks.work import Backends
+from tasks.work import Stores
 
 
 @dataclass
-class Deliveries:
-    queue: DeliveryQueue
+class DeliveryRuntime:
+    queue: OutboxQueue
     fanouts: Fanouts
     session: aiohttp.ClientSession
     alerts: AlertScheduler
@@ -40,26 +40,26 @@ def delivery_config(settings: TaskSettings) -> DeliveryConfig:
     )
 
 
-def open_backends(settings: TaskSettings, db: Database, cache: Cache) -> Backends:
-    """The process's backends; its delivery queue takes wake-ups at once and delivers once
+def open_stores(settings: TaskSettings, db: Database, cache: Cache) -> Stores:
+    """The process's stores; its delivery queue takes wake-ups at once and delivers once
     ``start_deliveries`` has started its workers."""
-    return Backends(db, cache, DeliveryQueue(db, delivery_config(settings)))
+    return Stores(db, cache, OutboxQueue(db, delivery_config(settings)))
 
 
-async def start_deliveries(settings: TaskSettings, backends: Backends) -> Deliveries:
+async def start_deliveries(settings: TaskSettings, stores: Stores) -> DeliveryRuntime:
     session = aiohttp.ClientSession()
-    fanouts = Fanouts(backends, lease_seconds=settings.delivery_lease_seconds)
+    fanouts = Fanouts(stores, lease_seconds=settings.delivery_lease_seconds)
     fanouts.register(JOB_CLOSED, notify_job_closed_batch)
     fanouts.register(FEED_FANOUT, FeedFanout(settings.feed_fanout_max_followers,
                                              settings.feed_active_days))
     email = EmailSender(settings)
-    db = backends.db
-    backends.queue.start(Deliverer(settings, db, email, PushSender(settings, session), fanouts))
-    return Deliveries(backends.queue, fanouts, session,
-                      start_alert_scheduler(backends, settings), email)
+    stores.queue.start(OutboxDispatcher(settings, stores.db, email, PushSender(settings, session),
+                                        fanouts))
+    return DeliveryRuntime(stores.queue, fanouts, session,
+                           start_alert_scheduler(stores, settings), email)
 
 
-async def stop_deliveries(deliveries: Deliveries) -> None:
+async def stop_deliveries(deliveries: DeliveryRuntime) -> None:
     await deliveries.alerts.stop()  # it queues emails: stop it before the queue
     await deliveries.queue.stop()
     await deliveries.email.close()

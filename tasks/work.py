@@ -22,31 +22,34 @@ from cache.live import publish_events
 from cache.tokens import revoke_cached_tokens
 from sql.db import Cursor, Database
 from sql.events import PendingEvent, insert_events_txn
-from tasks.queue import DeliveryQueue
+from tasks.queue import OutboxQueue
 
 
 @dataclass(frozen=True)
-class Backends:
-    """What a unit of work needs; one per process, shared by handlers and tasks."""
+class Stores:
+    """Where a process's writes go: PostgreSQL, Redis, and the delivery queue that sends what
+    they put in the outbox. One per process (built in service/app.py), shared by handlers and
+    tasks."""
 
     db: Database
     cache: Cache
-    queue: DeliveryQueue
+    queue: OutboxQueue
 
 
 @dataclass
 class Work:
     cur: Cursor
-    backends: Backends
+    stores: Stores
     outbox_ids: list[int] = field(default_factory=list)
     unread_changed: dict[str, set[int]] = field(default_factory=dict)
     own_users_changed: set[int] = field(default_factory=set)
     jobs_changed: set[int] = field(default_factory=set)
     tokens_revoked: set[str] = field(default_factory=set)
     live_events: list[PendingEvent] = field(default_factory=list)
-    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    actions: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
-    def queued(self, *row_ids: int | None) -> None:
+    def deliver_after_commit(self, *row_ids: int | None) -> None:
+        """Wake this process's delivery queue for these outbox rows once committed."""
         self.outbox_ids.extend(row_id for row_id in row_ids if row_id is not None)
 
     def unread_count_changed(self, kind: str, *user_ids: int) -> None:
@@ -69,29 +72,29 @@ class Work:
         """These bearer tokens stop working in every process, and end their live streams."""
         self.tokens_revoked.update(token_hash.hex() for token_hash in token_hashes)
 
-    def then(self, action: Callable[[], Awaitable[None]]) -> None:
+    def after_commit(self, action: Callable[[], Awaitable[None]]) -> None:
         """Run ``action`` after a successful commit (e.g. update a Redis structure)."""
-        self.after_commit.append(action)
+        self.actions.append(action)
 
 
 @asynccontextmanager
-async def unit_of_work(backends: Backends, name: str) -> AsyncIterator[Work]:
-    async with backends.db.transaction(name) as cur:
-        work = Work(cur, backends)
+async def unit_of_work(stores: Stores, name: str) -> AsyncIterator[Work]:
+    async with stores.db.transaction(name) as cur:
+        work = Work(cur, stores)
         yield work
         events = await _store_live_events_txn(work)
     for kind, user_ids in work.unread_changed.items():
-        await invalidate_unread_counts(backends.cache, kind, user_ids)
+        await invalidate_unread_counts(stores.cache, kind, user_ids)
     if work.own_users_changed:
-        await invalidate_own_users(backends.cache, work.own_users_changed)
+        await invalidate_own_users(stores.cache, work.own_users_changed)
     if work.jobs_changed:
-        await invalidate_jobs(backends.cache, sorted(work.jobs_changed))
+        await invalidate_jobs(stores.cache, sorted(work.jobs_changed))
     if work.tokens_revoked:
-        await revoke_cached_tokens(backends.cache, sorted(work.tokens_revoked))
-    for action in work.after_commit:
+        await revoke_cached_tokens(stores.cache, sorted(work.tokens_revoked))
+    for action in work.actions:
         await action()
-    await publish_events(backends.cache, events)
-    backends.queue.wake(work.outbox_ids)
+    await publish_events(stores.cache, events)
+    stores.queue.wake(work.outbox_ids)
 
 
 async def _store_live_events_txn(work: Work) -> list[dict[str, object]]:

@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 from aiohttp.test_utils import TestClient
 
-from service.appkeys import BACKENDS, SETTINGS
+from service.appkeys import SETTINGS, STORES
 from sql import alerts
 from sql.db import Database
 from sql.migrate import apply_migrations
@@ -60,7 +60,7 @@ async def insert_job(db: Database, employer: Account, title: str, **fields: Any)
 
 
 async def run_alerts(client: TestClient[Any, Any]) -> int:
-    return await run_due_alerts(client.server.app[BACKENDS], client.server.app[SETTINGS])
+    return await run_due_alerts(client.server.app[STORES], client.server.app[SETTINGS])
 
 
 @contextlib.asynccontextmanager
@@ -420,7 +420,7 @@ async def test_the_scheduler_runs_due_alerts_in_the_background(
         smtp_sink: SmtpSink):
     await insert_job(db, employer, "Python developer")
     await create_alert(client, user)
-    scheduler = AlertScheduler(client.server.app[BACKENDS], client.server.app[SETTINGS],
+    scheduler = AlertScheduler(client.server.app[STORES], client.server.app[SETTINGS],
                                interval=0.05)
     scheduler.start()
     try:
@@ -435,7 +435,7 @@ async def test_the_scheduler_runs_due_alerts_in_the_background(
 async def test_stopping_the_scheduler_mid_scan_always_ends_it(client: TestClient[Any, Any]):
     # A cancellation can be lost inside aiopg on Python 3.11; stop() must still end the loop.
     for attempt in range(30):
-        scheduler = AlertScheduler(client.server.app[BACKENDS], client.server.app[SETTINGS],
+        scheduler = AlertScheduler(client.server.app[STORES], client.server.app[SETTINGS],
                                    interval=0)
         scheduler.start()
         await asyncio.sleep(0.002 * (attempt % 5))

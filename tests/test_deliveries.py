@@ -9,13 +9,13 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from service.appkeys import BACKENDS, DELIVERIES
+from service.appkeys import DELIVERY_RUNTIME, STORES
 from service.config import Settings
 from sql.db import Database
 from sql.outbox import CLAIM_DUE, Finish
 from tasks.email import EmailSender
 from tasks.mail_render import outbox_message_id, render_email
-from tasks.notify import Event, notify_txn
+from tasks.notify import NewNotification, notify_txn
 from tasks.recorder import ResultRecorder
 from tasks.work import unit_of_work
 from tests.conftest import API, ClientFactory, register
@@ -23,8 +23,8 @@ from tests.helpers import wait_until
 from tests.smtp_sink import SlowSmtpSink, SmtpSink, _Handler, _TrackedSMTP
 
 
-async def notify(client: TestClient[Any, Any], event: Event) -> int | None:
-    async with unit_of_work(client.server.app[BACKENDS], "test_notify") as work:
+async def notify(client: TestClient[Any, Any], event: NewNotification) -> int | None:
+    async with unit_of_work(client.server.app[STORES], "test_notify") as work:
         return await notify_txn(work, event)
 
 
@@ -37,12 +37,12 @@ async def all_sent(db: Database, count: int) -> bool:
     return await outbox_statuses(db) == ["sent"] * count
 
 
-def application_event(user_id: int, actor_id: int, **changes: Any) -> Event:
+def application_event(user_id: int, actor_id: int, **changes: Any) -> NewNotification:
     fields: dict[str, Any] = {
         "user_id": user_id, "type": "application_received", "actor_id": actor_id,
         "related_id": 1, "data": {"job_title": "Pastry <b>chef</b>", "path": "/jobs/1"}}
     fields.update(changes)
-    return Event(**fields)
+    return NewNotification(**fields)
 
 
 async def test_welcome_email_arrives_with_a_working_verification_link(
@@ -126,7 +126,7 @@ async def test_permanent_smtp_failure_is_dead_after_one_attempt(
     await wait_until(dead)
     row = await db.fetch_one("SELECT attempts, last_error FROM outbox")
     assert row is not None and row["attempts"] == 1 and "550" in row["last_error"]
-    assert client.server.app[DELIVERIES].queue.stats.dead == 1
+    assert client.server.app[DELIVERY_RUNTIME].queue.stats.dead == 1
 
 
 async def test_transient_failures_stop_at_the_attempt_limit(
@@ -193,8 +193,8 @@ async def test_a_killed_process_lease_is_reclaimed_by_the_sweeper(
     await db.execute("""
         INSERT INTO outbox (kind, payload, idempotency_key, status, attempts, locked_until)
         VALUES ('email', %(payload)s, 'orphan', 'sending', 1, now() - interval '1 second')""",
-        {"payload": f'{{"email_type": "password_reset", "user_id": {user.id}, '
-                    f'"context": {{"reset_token": "abc"}}}}'})
+                     {"payload": f'{{"email_type": "password_reset", "user_id": {user.id}, '
+                      f'"context": {{"reset_token": "abc"}}}}'})
     messages = await smtp_sink.wait_for(2)
     assert messages[-1]["X-Hireme-Type"] == "password_reset"
     await wait_until(lambda: all_sent(db, 2))
@@ -232,7 +232,7 @@ async def test_a_backlog_larger_than_the_claim_ahead_drains_without_waiting_for_
     """Rows written straight into the outbox (nothing woke the queue) are found by one sweep;
     the sweeper must keep claiming as workers free up, not wait a sweep interval per batch."""
     client = await make_client(delivery_sweep_seconds=60, delivery_workers=4)
-    queue = client.server.app[DELIVERIES].queue
+    queue = client.server.app[DELIVERY_RUNTIME].queue
     await db.execute("""
         WITH people AS (
             INSERT INTO users (email, password_hash, first_name, last_name, role)

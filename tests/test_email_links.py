@@ -17,7 +17,7 @@ import pytest
 from aiohttp import ClientResponse, FormData, web
 from aiohttp.test_utils import TestClient
 
-from service.appkeys import BACKENDS, SETTINGS
+from service.appkeys import SETTINGS, STORES
 from sql.db import Database
 from tasks.alerts import run_due_alerts
 from tests.conftest import API, PASSWORD, Account, ClientFactory, register
@@ -250,7 +250,7 @@ async def test_the_job_alert_links_open(client: Client, employer: Account, user:
     assert response.status == 201
     job = await create_job(client, employer, location="Remote")
     await db.execute("UPDATE job_alerts SET next_run_at = now()")
-    await run_due_alerts(client.app[BACKENDS], client.app[SETTINGS])
+    await run_due_alerts(client.app[STORES], client.app[SETTINGS])
 
     message = await wait_for_email(smtp_sink, "job_alert", user.email)
     pages = await assert_every_link_opens(client, message)

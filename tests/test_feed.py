@@ -20,9 +20,9 @@ from aiohttp.test_utils import TestClient
 
 from cache.feeds import COMPLETE, add_to_feeds, fill_feed, read_feed
 from cache.keys import Keys
-from service.appkeys import BACKENDS
+from service.api.posting import remove_job_posts_txn
+from service.appkeys import STORES
 from service.config import Settings
-from service.posting import remove_job_posts_txn
 from sql import feeds, posts, social
 from sql.db import Database
 from sql.migrate import apply_migrations
@@ -216,7 +216,7 @@ async def test_posts_of_a_deleted_job_leave_feeds_with_their_notifications(
     await settle(db)
     await client.post(f"{API}/posts/{post['id']}/like", headers=fan.headers)
     assert await feed(client, fan) == [post["id"]]
-    async with unit_of_work(client.server.app[BACKENDS], "delete_job") as work:
+    async with unit_of_work(client.server.app[STORES], "delete_job") as work:
         assert await remove_job_posts_txn(work, job_id) == [post["id"]]
         await work.cur.execute("DELETE FROM jobs WHERE id = %(id)s", {"id": job_id})
     assert await feed(client, fan) == []
@@ -291,8 +291,8 @@ async def test_a_flushed_feed_is_rebuilt(client: Client, db: Database,
 
 
 async def test_a_stale_cached_entry_is_never_shown(client: Client, db: Database,
-                                                  redis_client: redis.Redis,
-                                                  redis_prefix: str):
+                                                   redis_client: redis.Redis,
+                                                   redis_prefix: str):
     """An unfollow whose Redis update was lost leaves an entry behind: reads re-check it."""
     ada, bob = await register(client), await register(client)
     own, theirs = (await create_post(client, ada))["id"], (await create_post(client, bob))["id"]
@@ -304,7 +304,7 @@ async def test_a_stale_cached_entry_is_never_shown(client: Client, db: Database,
 
 async def test_a_rebuild_racing_a_write_does_not_store_its_older_result(client: Client):
     """The rebuild read PostgreSQL before a fan-out touched the feed: its fill is refused."""
-    cache = client.server.app[BACKENDS].cache
+    cache = client.server.app[STORES].cache
     missed = await read_feed(cache, 42, None, 10)
     assert missed is not None and missed.missing
     await add_to_feeds(cache, [42], [(1_000_000, 7)])  # a fan-out while the rebuild runs

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from service import metrics
-from service.appkeys import BACKENDS, DELIVERIES
+from service.appkeys import DELIVERY_RUNTIME, STORES
 from tests.conftest import API, Account
 from tests.helpers import wait_until
 from tests.processes import Server, start_server, stop_server, wait_until_healthy
@@ -73,8 +73,8 @@ async def test_requests_are_counted_by_route_name_status_and_method(
 
 async def test_pool_queue_deliveries_and_cache_figures_are_exported(
         client: Client, user: Account, smtp_sink: SmtpSink) -> None:
-    cache = client.app[BACKENDS].cache
-    stats = client.app[DELIVERIES].queue.stats
+    cache = client.app[STORES].cache
+    stats = client.app[DELIVERY_RUNTIME].queue.stats
     # The sign-up's verification email first: sent while a scrape is being read, it would
     # count in the figures on one side of the comparison and not the other.
     await wait_until(lambda: stats.sent >= 1, "the verification email sent")
@@ -174,7 +174,7 @@ def test_a_scrape_while_an_exited_workers_files_are_removed_still_answers(
     # Another process, as the supervisor and the workers are: a thread here would hold a new
     # file empty for a whole GIL switch interval, which no real worker does.
     churn = multiprocessing.get_context("fork").Process(target=_workers_come_and_go,
-                                                         args=(tmp_path, 200))
+                                                        args=(tmp_path, 200))
     churn.start()
     try:
         scrapes = 0

@@ -7,24 +7,24 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from service.appkeys import BACKENDS
+from service.appkeys import STORES
 from sql.db import Database
 from sql.notifications import NOTIFICATION_TYPES
-from tasks.notify import Event, notify_txn
+from tasks.notify import NewNotification, notify_txn
 from tasks.work import unit_of_work
 from tests.conftest import API, Account, ClientFactory, register
 from tests.helpers import new_vapid_key, subscribe
 from tests.push_service import PushService
 
 
-async def notify(client: TestClient[Any, Any], event: Event) -> int | None:
-    async with unit_of_work(client.server.app[BACKENDS], "test_notify") as work:
+async def notify(client: TestClient[Any, Any], event: NewNotification) -> int | None:
+    async with unit_of_work(client.server.app[STORES], "test_notify") as work:
         return await notify_txn(work, event)
 
 
-def follow_event(user: Account, actor: Account) -> Event:
-    return Event(user_id=user.id, type="follow", actor_id=actor.id, related_id=actor.id,
-                 dedup_key=f"follow:{actor.id}", data={"path": f"/users/{actor.id}"})
+def follow_event(user: Account, actor: Account) -> NewNotification:
+    return NewNotification(user_id=user.id, type="follow", actor_id=actor.id, related_id=actor.id,
+                           dedup_key=f"follow:{actor.id}", data={"path": f"/users/{actor.id}"})
 
 
 async def unread(client: TestClient[Any, Any], user: Account) -> int:
@@ -37,8 +37,9 @@ async def unread(client: TestClient[Any, Any], user: Account) -> int:
 async def test_list_shows_the_actor_newest_first(client: TestClient[Any, Any], user: Account,
                                                  employer: Account):
     first = await notify(client, follow_event(user, employer))
-    second = await notify(client, Event(user_id=user.id, type="post_like", actor_id=employer.id,
-                                        related_id=7, dedup_key="post_like:7:x"))
+    second = await notify(client, NewNotification(user_id=user.id, type="post_like",
+                                                  actor_id=employer.id, related_id=7,
+                                                  dedup_key="post_like:7:x"))
     response = await client.get(f"{API}/notifications", headers=user.headers)
     assert response.status == 200
     page = await response.json()
@@ -60,8 +61,9 @@ async def test_the_same_event_never_notifies_twice(client: TestClient[Any, Any],
 
 async def test_paging_and_filters(client: TestClient[Any, Any], user: Account,
                                   employer: Account):
-    ids = [await notify(client, Event(user_id=user.id, type="post_like", actor_id=employer.id,
-                                      related_id=n, dedup_key=f"like:{n}")) for n in range(5)]
+    ids = [await notify(client, NewNotification(user_id=user.id, type="post_like",
+                                                actor_id=employer.id, related_id=n,
+                                                dedup_key=f"like:{n}")) for n in range(5)]
     await notify(client, follow_event(user, employer))
     seen: list[int] = []
     cursor = None
@@ -94,8 +96,8 @@ async def test_unread_count_follows_every_write(client: TestClient[Any, Any], us
     assert await unread(client, user) == 0  # cached as 0 now
     first = await notify(client, follow_event(user, employer))
     assert await unread(client, user) == await database_count() == 1
-    await notify(client, Event(user_id=user.id, type="post_like", actor_id=employer.id,
-                               dedup_key="like:1"))
+    await notify(client, NewNotification(user_id=user.id, type="post_like", actor_id=employer.id,
+                                         dedup_key="like:1"))
     me = await (await client.get(f"{API}/me", headers=user.headers)).json()
     assert me["unread_notifications"] == await database_count() == 2
     assert (await client.post(f"{API}/notifications/{first}/read",
@@ -142,9 +144,10 @@ async def test_an_error_before_commit_leaves_no_notification_and_no_outbox_row(
         client: TestClient[Any, Any], user: Account, employer: Account, db: Database):
     before = await db.fetch_value("SELECT count(*) FROM outbox")
     try:
-        async with unit_of_work(client.server.app[BACKENDS], "doomed") as work:
-            await notify_txn(work, Event(user_id=user.id, type="application_received",
-                                         actor_id=employer.id, data={"job_title": "Cook"}))
+        async with unit_of_work(client.server.app[STORES], "doomed") as work:
+            await notify_txn(work, NewNotification(user_id=user.id, type="application_received",
+                                                   actor_id=employer.id,
+                                                   data={"job_title": "Cook"}))
             raise RuntimeError("something failed after the outbox insert")
     except RuntimeError:
         pass
@@ -185,9 +188,9 @@ async def test_no_notification_of_any_type_passes_a_block(
     response = await client.post(f"{API}/users/{blocked.id}/block", headers=blocker.headers)
     assert response.status == 201
 
-    def event(kind: str) -> Event:
-        return Event(user_id=recipient.id, type=kind, actor_id=actor.id, related_id=1,
-                     dedup_key=f"{kind}:1", refresh=kind == "message")
+    def event(kind: str) -> NewNotification:
+        return NewNotification(user_id=recipient.id, type=kind, actor_id=actor.id, related_id=1,
+                               dedup_key=f"{kind}:1", refresh=kind == "message")
 
     deliveries = "SELECT count(*) FROM outbox WHERE payload->>'email_type' IS DISTINCT FROM " \
                  "'welcome'"

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from service.appkeys import BACKENDS, DELIVERIES
+from service.appkeys import DELIVERY_RUNTIME, STORES
 from sql.db import Database
 from tasks import base64url
-from tasks.deliver import Deliverer
-from tasks.notify import Event, notify_txn
+from tasks.deliver import OutboxDispatcher
+from tasks.notify import NewNotification, notify_txn
 from tasks.work import unit_of_work
 from tests.conftest import API, Account, ClientFactory, register
 from tests.helpers import new_vapid_key, subscribe
@@ -29,8 +29,8 @@ async def client(make_client: ClientFactory,
 
 
 async def follow(client: TestClient[Any, Any], user: Account, actor: Account) -> int | None:
-    async with unit_of_work(client.server.app[BACKENDS], "test_follow") as work:
-        return await notify_txn(work, Event(
+    async with unit_of_work(client.server.app[STORES], "test_follow") as work:
+        return await notify_txn(work, NewNotification(
             user_id=user.id, type="follow", actor_id=actor.id, related_id=actor.id,
             dedup_key=f"follow:{actor.id}", data={"path": f"/users/{actor.id}"}))
 
@@ -116,8 +116,8 @@ async def test_a_hanging_push_service_times_out_and_is_retried(
         make_client: ClientFactory, push_service: PushService, db: Database):
     client = await make_client(push_endpoint_allowlist=(push_service.origin,),
                                vapid_private_key=new_vapid_key())
-    deliverer = client.server.app[DELIVERIES].queue.deliver
-    assert isinstance(deliverer, Deliverer)
+    deliverer = client.server.app[DELIVERY_RUNTIME].queue.deliver
+    assert isinstance(deliverer, OutboxDispatcher)
     deliverer.push.timeout = 0.3  # the sender's timeout, shortened for the test
     user, actor = await register(client), await register(client)
     await subscribe(client, push_service, user)

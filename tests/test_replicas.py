@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
-from service.appkeys import BACKENDS
+from service.appkeys import STORES
 from service.config import Settings
 from sql.migrate import apply_migrations
 from tests.conftest import API, Account, register
@@ -109,7 +109,7 @@ async def replica_figure(client: Client, name: str) -> float:
 async def served_by(client: Client) -> int:
     """The port of the server a slightly stale read of this app reaches now (in a task of its
     own, as a request would be: nothing the test did pins it to the primary)."""
-    database = client.app[BACKENDS].db
+    database = client.app[STORES].db
     port = await asyncio.create_task(
         database.fetch_value("SELECT inet_server_port()", stale_ok=True))
     return int(port)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from service.appkeys import BACKENDS
+from service.appkeys import STORES
 from service.routes import API
 from service.tokens import hash_token
 from sql.db import Database
@@ -46,17 +46,17 @@ async def test_a_rolled_back_unit_of_work_runs_no_after_commit_action(
         work.token_revoked(hash_token(user.token))
         work.own_user_changed(user.id)
         work.unread_count_changed("notifications", user.id)
-        work.then(after_commit)
+        work.after_commit(after_commit)
 
     with pytest.raises(Doomed):
-        async with unit_of_work(client.server.app[BACKENDS], "doomed") as work:
+        async with unit_of_work(client.server.app[STORES], "doomed") as work:
             register_everything(work)
             raise Doomed()
     assert ran == []
     assert await job_title(client, user, job_id) == "Cook"  # still the cached entry
     assert (await client.get(f"{API}/me", headers=user.headers)).status == 200
 
-    async with unit_of_work(client.server.app[BACKENDS], "committed") as work:
+    async with unit_of_work(client.server.app[STORES], "committed") as work:
         register_everything(work)
     assert ran == ["action"]
     assert await job_title(client, employer, job_id) == "Chef"

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from service.admin import audit, content, dashboard, deliveries, reports, signin, users
 from service.admin.guard import admin_middleware
-from service.appkeys import BACKENDS, DELIVERIES, SETTINGS
+from service.appkeys import DELIVERY_RUNTIME, SETTINGS, STORES
 from service.config import Settings
 
 STYLESHEET = (Path(__file__).parent / "static" / "admin.css").read_bytes()
@@ -60,8 +60,8 @@ def create_admin_app(parent: web.Application, settings: Settings) -> web.Applica
 
 async def _share_resources(admin: web.Application) -> None:
     parent = admin[PARENT]
-    admin[BACKENDS] = parent[BACKENDS]
-    admin[DELIVERIES] = parent[DELIVERIES]
+    admin[STORES] = parent[STORES]
+    admin[DELIVERY_RUNTIME] = parent[DELIVERY_RUNTIME]
 
 
 async def stylesheet(request: web.Request) -> web.Response:

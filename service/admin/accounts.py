@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 
 import msgspec
 
+from service.api.schemas import RegisterRequest
 from service.passwords import hash_password
-from service.schemas import RegisterRequest
 from sql import admin_users, users
 from sql.db import Database, PoolConfig, open_database
 

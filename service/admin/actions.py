@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from service.posting import posts_removed_txn, remove_job_posts_txn
+from service.api.posting import posts_removed_txn, remove_job_posts_txn
 from sql import jobs, posts, tokens
 from sql.admin_users import reinstate_account_txn, suspend_account_txn
 from sql.audit import insert_audit_entry_txn
 from sql.deliveries import retry_dead_deliveries_txn, retry_dead_delivery_txn
 from sql.moderation import lock_open_report_txn, resolve_report_txn, resolve_reports_on_txn
 from tasks.jobs import enqueue_job_closed_txn
-from tasks.work import Backends, Work, unit_of_work
+from tasks.work import Stores, Work, unit_of_work
 
 RETRY_ALL_BATCH = 1000
 
@@ -37,8 +37,8 @@ async def suspend_user_txn(work: Work, admin_id: int, user_id: int) -> bool:
     return True
 
 
-async def reinstate_user(backends: Backends, admin_id: int, user_id: int) -> bool:
-    async with unit_of_work(backends, "admin_reinstate_user") as work:
+async def reinstate_user(stores: Stores, admin_id: int, user_id: int) -> bool:
+    async with unit_of_work(stores, "admin_reinstate_user") as work:
         if not await reinstate_account_txn(work.cur, user_id):
             return False
         await _audit(work, admin_id, "reinstate_user", "user", user_id)
@@ -103,22 +103,22 @@ def actions_for(target_type: str) -> list[str]:
     return [name for name, (kind, _) in TARGET_ACTIONS.items() if kind == target_type]
 
 
-async def act(backends: Backends, admin_id: int, action: str, target_id: int) -> bool:
+async def act(stores: Stores, admin_id: int, action: str, target_id: int) -> bool:
     """Suspend a user, remove a post or comment, close or delete a job; this settles the
     open reports about it. False when there was nothing to do (gone, or done already)."""
     target_type, step = TARGET_ACTIONS[action]
-    async with unit_of_work(backends, f"admin_{action}") as work:
+    async with unit_of_work(stores, f"admin_{action}") as work:
         if not await step(work, admin_id, target_id):
             return False
         await resolve_reports_on_txn(work.cur, target_type, target_id, admin_id)
     return True
 
 
-async def act_on_report(backends: Backends, admin_id: int, report_id: int,
+async def act_on_report(stores: Stores, admin_id: int, report_id: int,
                         action: str) -> bool:
     """Act on the report's target, and settle it (and every open report on that target),
     also when the target is already gone. False when the report is not open."""
-    async with unit_of_work(backends, f"admin_report_{action}") as work:
+    async with unit_of_work(stores, f"admin_report_{action}") as work:
         report = await lock_open_report_txn(work.cur, report_id)
         if report is None or action not in actions_for(report["target_type"]):
             return False
@@ -131,9 +131,9 @@ async def act_on_report(backends: Backends, admin_id: int, report_id: int,
     return True
 
 
-async def resolve_report(backends: Backends, admin_id: int, report_id: int) -> bool:
+async def resolve_report(stores: Stores, admin_id: int, report_id: int) -> bool:
     """Close the report with no action on its target."""
-    async with unit_of_work(backends, "admin_resolve_report") as work:
+    async with unit_of_work(stores, "admin_resolve_report") as work:
         report = await lock_open_report_txn(work.cur, report_id)
         if report is None or not await resolve_report_txn(work.cur, report_id, admin_id):
             return False
@@ -143,19 +143,19 @@ async def resolve_report(backends: Backends, admin_id: int, report_id: int) -> b
     return True
 
 
-async def retry_delivery(backends: Backends, admin_id: int, delivery_id: int) -> bool:
-    async with unit_of_work(backends, "admin_retry_delivery") as work:
+async def retry_delivery(stores: Stores, admin_id: int, delivery_id: int) -> bool:
+    async with unit_of_work(stores, "admin_retry_delivery") as work:
         if not await retry_dead_delivery_txn(work.cur, delivery_id):
             return False
-        work.queued(delivery_id)
+        work.deliver_after_commit(delivery_id)
         await _audit(work, admin_id, "retry_delivery", "delivery", delivery_id)
     return True
 
 
-async def retry_dead_deliveries(backends: Backends, admin_id: int) -> int:
-    async with unit_of_work(backends, "admin_retry_dead_deliveries") as work:
+async def retry_dead_deliveries(stores: Stores, admin_id: int) -> int:
+    async with unit_of_work(stores, "admin_retry_dead_deliveries") as work:
         retried = await retry_dead_deliveries_txn(work.cur, RETRY_ALL_BATCH)
-        work.queued(*retried)
+        work.deliver_after_commit(*retried)
         if retried:
             await _audit(work, admin_id, "retry_dead_deliveries", None, None,
                          {"count": len(retried)})

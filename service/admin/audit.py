@@ -7,7 +7,7 @@ from datetime import datetime
 from aiohttp import web
 
 from service.admin.render import PAGE_SIZE, cursor_param, int_param, page_of, render, text_param
-from service.appkeys import BACKENDS
+from service.appkeys import STORES
 from sql.audit import list_audit_entries
 
 
@@ -17,7 +17,7 @@ async def audit_page(request: web.Request) -> web.Response:
                "target_type": text_param(request, "target_type"),
                "target_id": int_param(request, "target_id")}
     before = cursor_param(request, datetime, int)
-    rows = await list_audit_entries(request.app[BACKENDS].db, **filters,  # type: ignore[arg-type]
+    rows = await list_audit_entries(request.app[STORES].db, **filters,  # type: ignore[arg-type]
                                     before=before, limit=PAGE_SIZE + 1)
     entries, next_page = page_of(request, rows, lambda row: (row["created_at"], row["id"]))
     return render(request, "audit.html", {

@@ -19,7 +19,7 @@ from service.admin.render import (
     text_param,
 )
 from service.admin.security import STAFF_KEY
-from service.appkeys import BACKENDS
+from service.appkeys import STORES
 from service.validation import path_id
 from sql import jobs
 from sql.admin_content import list_content
@@ -31,7 +31,7 @@ async def jobs_page(request: web.Request) -> web.Response:
     status = choice_param(request, "status", JOB_STATES)
     q, employer_id = text_param(request, "q"), int_param(request, "employer_id")
     filters: dict[str, Any] = {"q": q, "employer_id": employer_id}
-    rows = await jobs.list_jobs(request.app[BACKENDS].db, filters, status=status,
+    rows = await jobs.list_jobs(request.app[STORES].db, filters, status=status,
                                 after=cursor_param(request, datetime, int),
                                 limit=PAGE_SIZE + 1)
     found, next_page = page_of(request, rows, lambda row: (row["created_at"], row["id"]))
@@ -50,7 +50,7 @@ async def comments_page(request: web.Request) -> web.Response:
 
 async def _content_page(request: web.Request, which: str) -> web.Response:
     author_id = int_param(request, "author_id")
-    rows = await list_content(request.app[BACKENDS].db, which, author_id=author_id,
+    rows = await list_content(request.app[STORES].db, which, author_id=author_id,
                               before=cursor_param(request, datetime, int),
                               limit=PAGE_SIZE + 1)
     items, next_page = page_of(request, rows, lambda row: (row["created_at"], row["id"]))
@@ -60,7 +60,7 @@ async def _content_page(request: web.Request, which: str) -> web.Response:
 
 def _acting(action: str, back: str) -> Any:
     async def handler(request: web.Request) -> web.Response:
-        await actions.act(request.app[BACKENDS], request[STAFF_KEY].id, action,
+        await actions.act(request.app[STORES], request[STAFF_KEY].id, action,
                           path_id(request))
         return redirect(back)
     handler.__name__ = action

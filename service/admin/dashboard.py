@@ -10,7 +10,7 @@ from aiohttp import web
 
 from service.admin.figures import FIGURES
 from service.admin.render import render
-from service.appkeys import BACKENDS
+from service.appkeys import STORES
 from sql.dashboard import COUNTED_TABLES, get_today_counts, get_totals
 from sql.db import Row
 from sql.figures import list_samples
@@ -31,7 +31,7 @@ class Figure:
 
 
 async def dashboard_page(request: web.Request) -> web.Response:
-    db = request.app[BACKENDS].db
+    db = request.app[STORES].db
     now = datetime.now(UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     totals = await get_totals(db)

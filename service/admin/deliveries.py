@@ -11,7 +11,7 @@ from aiohttp import web
 from service.admin import actions
 from service.admin.render import PAGE_SIZE, choice_param, cursor_param, page_of, redirect, render
 from service.admin.security import STAFF_KEY
-from service.appkeys import BACKENDS
+from service.appkeys import STORES
 from service.validation import path_id
 from sql.deliveries import STATE_FILTERS, list_deliveries
 
@@ -23,7 +23,7 @@ async def deliveries_page(request: web.Request) -> web.Response:
     state = choice_param(request, "state", STATES)
     kind = choice_param(request, "kind", KINDS)
     before = cursor_param(request, datetime, int)
-    rows = await list_deliveries(request.app[BACKENDS].db, state,
+    rows = await list_deliveries(request.app[STORES].db, state,
                                  kind=None if kind == "any" else kind,
                                  before=before, limit=PAGE_SIZE + 1)
     deliveries, next_page = page_of(request, rows, lambda row: (row["created_at"], row["id"]))
@@ -35,11 +35,11 @@ async def deliveries_page(request: web.Request) -> web.Response:
 
 
 async def retry_delivery(request: web.Request) -> web.Response:
-    retried = await actions.retry_delivery(request.app[BACKENDS], request[STAFF_KEY].id,
+    retried = await actions.retry_delivery(request.app[STORES], request[STAFF_KEY].id,
                                            path_id(request))
     return redirect(f"/admin/deliveries?{urlencode({'retried': int(retried)})}")
 
 
 async def retry_dead_deliveries(request: web.Request) -> web.Response:
-    count = await actions.retry_dead_deliveries(request.app[BACKENDS], request[STAFF_KEY].id)
+    count = await actions.retry_dead_deliveries(request.app[STORES], request[STAFF_KEY].id)
     return redirect(f"/admin/deliveries?{urlencode({'retried': count})}")

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from service.appkeys import BACKENDS
+from service.appkeys import STORES
 from service.metrics import METRICS, merged_families
 from sql.db import Database, DatabaseUnavailable
 from sql.figures import insert_samples
@@ -142,7 +142,7 @@ SAMPLER = web.AppKey("figure_sampler", FigureSampler)
 async def figures_ctx(app: web.Application) -> AsyncIterator[None]:
     """In the main application's cleanup_ctx, after the metrics exporter (and so stopped
     before it, the cache and the database)."""
-    sampler = FigureSampler(app[BACKENDS].db)
+    sampler = FigureSampler(app[STORES].db)
     app[SAMPLER] = sampler
     task = asyncio.create_task(_sample_every_minute(app, sampler), name="admin-figures")
     yield

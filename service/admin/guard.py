@@ -18,7 +18,7 @@ from service.admin.security import (
     is_cross_site,
     session_token,
 )
-from service.appkeys import BACKENDS
+from service.appkeys import STORES
 from service.errors import ApiError
 from service.tokens import hash_token
 from sql.admin_sessions import get_admin_session
@@ -60,7 +60,7 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
     if request.match_info.route.name in PUBLIC_ROUTES:
         return await handler(request)
     token = session_token(request)
-    row = await get_admin_session(request.app[BACKENDS].db, hash_token(token)) if token else None
+    row = await get_admin_session(request.app[STORES].db, hash_token(token)) if token else None
     if row is None or token is None:
         return redirect(SIGNIN_PATH)
     request[STAFF_KEY] = Staff(row["id"], row["email"], f"{row['first_name']} "

@@ -22,7 +22,7 @@ from service.admin.security import (
     set_cookie,
     unsign,
 )
-from service.appkeys import BACKENDS
+from service.appkeys import STORES
 from service.limits import enforce_auth_limit
 from service.passwords import verify_password
 from service.tokens import hash_token
@@ -57,7 +57,7 @@ async def signin(request: web.Request) -> web.Response:
             and 0 < len(email) <= MAX_FIELD and 0 < len(password) <= 128):
         return _form(request, error=WRONG, email="", status=401)
     await enforce_auth_limit(request, "admin_login", email)
-    db = request.app[BACKENDS].db
+    db = request.app[STORES].db
     user = await get_staff_login(db, email)
     # An unknown email costs the same time as a wrong password, and answers the same.
     if (not await verify_password(user["password_hash"] if user else None, password)
@@ -72,7 +72,7 @@ async def signin(request: web.Request) -> web.Response:
 
 
 async def signout(request: web.Request) -> web.Response:
-    await delete_admin_session(request.app[BACKENDS].db,
+    await delete_admin_session(request.app[STORES].db,
                                hash_token(request[STAFF_KEY].session_token))
     response = redirect("/admin/login")
     forget_cookie(response, SESSION_COOKIE)

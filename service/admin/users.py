@@ -16,7 +16,7 @@ from service.admin.render import (
     text_param,
 )
 from service.admin.security import STAFF_KEY
-from service.appkeys import BACKENDS
+from service.appkeys import STORES
 from service.errors import NotFound
 from service.validation import path_id
 from sql import admin_users
@@ -30,7 +30,7 @@ async def users_page(request: web.Request) -> web.Response:
     state = choice_param(request, "state", tuple(SUSPENDED_FILTER))
     before = cursor_param(request, int)
     rows = await admin_users.search_accounts(
-        request.app[BACKENDS].db, q, suspended=SUSPENDED_FILTER[state],
+        request.app[STORES].db, q, suspended=SUSPENDED_FILTER[state],
         before_id=before[0] if before else None, limit=PAGE_SIZE + 1)
     users, next_page = page_of(request, rows, lambda row: (row["id"],))
     return render(request, "users.html", {"users": users, "next_page": next_page, "q": q or "",
@@ -38,7 +38,7 @@ async def users_page(request: web.Request) -> web.Response:
 
 
 async def user_page(request: web.Request) -> web.Response:
-    db = request.app[BACKENDS].db
+    db = request.app[STORES].db
     user_id = path_id(request)
     account = await admin_users.get_account(db, user_id)
     if account is None:
@@ -54,11 +54,11 @@ async def suspend_user(request: web.Request) -> web.Response:
     staff = request[STAFF_KEY]
     if user_id == staff.id:
         raise NotFound("You cannot suspend yourself.")
-    await actions.act(request.app[BACKENDS], staff.id, "suspend_user", user_id)
+    await actions.act(request.app[STORES], staff.id, "suspend_user", user_id)
     return redirect(f"/admin/users/{user_id}")
 
 
 async def reinstate_user(request: web.Request) -> web.Response:
     user_id = path_id(request)
-    await actions.reinstate_user(request.app[BACKENDS], request[STAFF_KEY].id, user_id)
+    await actions.reinstate_user(request.app[STORES], request[STAFF_KEY].id, user_id)
     return redirect(f"/admin/users/{user_id}")

@@ -1,4 +1,4 @@
-"""Request and response bodies of reports (see ``service.schemas``)."""
+"""Request and response bodies of reports (see ``service.api.schemas``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from service.schemas import NOT_BLANK, Id
+from service.api.schemas import NOT_BLANK, Id
 
 TargetType = Literal["user", "post", "comment", "job"]
 Reason = Annotated[str, Meta(min_length=1, max_length=1000, pattern=NOT_BLANK)]

@@ -15,9 +15,9 @@ from cache.counters import KINDS, unread_count_value
 from cache.keys import OWN_USER_TTL_SECONDS
 from cache.readthrough import CachedValue, read_through
 from cache.versioned import Cached
+from service.api.schemas import MeAnswer, OwnUser
 from service.errors import NotFound
 from service.responses import from_row
-from service.schemas import MeAnswer, OwnUser
 from sql import counters, users
 from sql.db import Database
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from service.appkeys import BACKENDS, SETTINGS
+from service.api.schemas import UnsubscribeQuery
+from service.appkeys import SETTINGS, STORES
 from service.errors import BadRequest
-from service.schemas import UnsubscribeQuery
 from service.validation import decode_query
 from sql import alerts, notifications
 from tasks.unsubscribe import UnsubscribeTarget, read_unsubscribe_token
@@ -50,7 +50,7 @@ async def confirm_page(request: web.Request) -> web.Response:
 
 async def unsubscribe(request: web.Request) -> web.Response:
     target = _target(request)
-    db = request.app[BACKENDS].db
+    db = request.app[STORES].db
     if target.email_type == "job_alert" and target.alert_id is not None:
         await alerts.delete_alert(db, target.user_id, target.alert_id)
     else:

@@ -6,11 +6,8 @@ from datetime import datetime
 
 from aiohttp import web
 
-from service.answers import job_answers
-from service.appkeys import BACKENDS
-from service.authn import authenticate
-from service.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from service.job_schemas import (
+from service.api.answers import job_answers
+from service.api.job_schemas import (
     Application,
     ApplicationCreate,
     ApplicationsQuery,
@@ -20,9 +17,12 @@ from service.job_schemas import (
     ApplicationWithJob,
     StatusChange,
 )
+from service.api.schemas import Page, PageQuery, PublicProfile
+from service.appkeys import STORES
+from service.authn import authenticate
+from service.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from service.paging import split_page
 from service.responses import from_row, json_answer, no_content, read_body
-from service.schemas import Page, PageQuery, PublicProfile
 from service.validation import decode_cursor, decode_query, path_id
 from sql import applications, jobs
 from sql.applications import FINAL_STATUSES
@@ -38,7 +38,7 @@ async def apply(request: web.Request) -> web.Response:
         raise Forbidden("Only job seekers can apply.")
     job_id = path_id(request)
     body = await read_body(request, ApplicationCreate)
-    async with unit_of_work(request.app[BACKENDS], "apply") as work:
+    async with unit_of_work(request.app[STORES], "apply") as work:
         row = await applications.insert_application_txn(
             work.cur, job_id=job_id, applicant_id=principal.user_id,
             cover_letter=body.cover_letter, resume_url=body.resume_url)
@@ -62,7 +62,7 @@ async def list_for_job(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     job_id = path_id(request)
     query = decode_query(request.query, ApplicationsQuery)
-    db = request.app[BACKENDS].db
+    db = request.app[STORES].db
     job = await jobs.get_job(db, job_id, stale_ok=False)
     if job is None:
         raise NotFound()
@@ -81,7 +81,7 @@ async def list_for_job(request: web.Request) -> web.Response:
 async def list_mine(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     query = decode_query(request.query, PageQuery)
-    db = request.app[BACKENDS].db
+    db = request.app[STORES].db
     after = decode_cursor(query.cursor, datetime, int) if query.cursor else None
     rows = await applications.list_for_applicant(db, principal.user_id, after, query.limit + 1)
     page, next_cursor = split_page(rows, query.limit, _created_key)
@@ -99,7 +99,7 @@ def _created_key(row: Row) -> tuple[object, ...]:
 async def get_application(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     application_id = path_id(request)
-    db = request.app[BACKENDS].db
+    db = request.app[STORES].db
     row = await applications.get_visible_application(db, application_id, principal.user_id)
     if row is None:
         raise NotFound()
@@ -112,7 +112,7 @@ async def change_status(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     application_id = path_id(request)
     body = await read_body(request, ApplicationUpdate)
-    async with unit_of_work(request.app[BACKENDS], "change_application_status") as work:
+    async with unit_of_work(request.app[STORES], "change_application_status") as work:
         row = await _lock_changeable(work.cur, application_id, principal.user_id, owner=True)
         if row["status"] == body.status:
             return json_answer(from_row(row, Application))
@@ -126,7 +126,7 @@ async def change_status(request: web.Request) -> web.Response:
 async def withdraw(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     application_id = path_id(request)
-    async with unit_of_work(request.app[BACKENDS], "withdraw_application") as work:
+    async with unit_of_work(request.app[STORES], "withdraw_application") as work:
         await _lock_changeable(work.cur, application_id, principal.user_id, owner=False)
         await applications.change_status_txn(work.cur, application_id, "withdrawn",
                                              principal.user_id)

@@ -11,18 +11,18 @@ from typing import Any
 
 from aiohttp import web
 
-from service.account import read_unread_counts, unread_values
-from service.appkeys import BACKENDS, SETTINGS
+from service.api.account import read_unread_counts, unread_values
+from service.api.schemas import Count, Page, PageQuery, PublicProfile
+from service.api.social_schemas import Conversation, ConversationCreate, Message, MessageCreate
+from service.appkeys import SETTINGS, STORES
 from service.authn import authenticate, authenticate_reading
 from service.errors import Forbidden, NotFound, ValidationFailed
 from service.paging import split_page
 from service.responses import from_row, json_answer, no_content, read_body
-from service.schemas import Count, Page, PageQuery, PublicProfile
-from service.social_schemas import Conversation, ConversationCreate, Message, MessageCreate
 from service.validation import decode_cursor, decode_query, path_id
 from sql import messages, users
 from sql.db import Database, Row
-from tasks.notify import Event, notify_txn
+from tasks.notify import NewNotification, notify_txn
 from tasks.work import unit_of_work
 
 PREVIEW_LENGTH = 100
@@ -36,7 +36,7 @@ async def create_conversation(request: web.Request) -> web.Response:
     body = await read_body(request, ConversationCreate)
     if body.user_id == principal.user_id:
         raise ValidationFailed({"user_id": "cannot be yourself"})
-    db = request.app[BACKENDS].db
+    db = request.app[STORES].db
     opened = await messages.get_or_create_conversation(db, principal.user_id, body.user_id)
     if opened is None:
         raise NotFound()
@@ -53,7 +53,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     query = decode_query(request.query, PageQuery)
     before = decode_cursor(query.cursor, datetime, int) if query.cursor else None
-    db = request.app[BACKENDS].db
+    db = request.app[STORES].db
     rows = await messages.list_conversations(db, principal.user_id, before=before,
                                              limit=query.limit + 1)
     page, next_cursor = split_page(rows, query.limit, lambda row: (row["updated_at"], row["id"]))
@@ -84,7 +84,7 @@ async def list_messages(request: web.Request) -> web.Response:
     conversation_id = path_id(request)
     query = decode_query(request.query, PageQuery)
     before = decode_cursor(query.cursor, datetime, int) if query.cursor else None
-    rows = await messages.list_messages(request.app[BACKENDS].db, conversation_id,
+    rows = await messages.list_messages(request.app[STORES].db, conversation_id,
                                         principal.user_id, before=before,
                                         limit=query.limit + 1)
     if rows is None:
@@ -99,7 +99,7 @@ async def send_message(request: web.Request) -> web.Response:
     conversation_id = path_id(request)
     body = await read_body(request, MessageCreate)
     delay = request.app[SETTINGS].message_email_delay
-    async with unit_of_work(request.app[BACKENDS], "send_message") as work:
+    async with unit_of_work(request.app[STORES], "send_message") as work:
         target = await messages.lock_conversation_txn(work.cur, conversation_id,
                                                       principal.user_id)
         if target is None:
@@ -115,7 +115,7 @@ async def send_message(request: web.Request) -> web.Response:
     return json_answer(from_row(row, Message), 201)
 
 
-def _message_event(row: Row, email_delay_seconds: float) -> Event:
+def _message_event(row: Row, email_delay_seconds: float) -> NewNotification:
     """The receiver's one `message` notification per conversation, refreshed by each message.
 
     Every message is pushed (one Topic per conversation, so an undelivered push is
@@ -123,7 +123,7 @@ def _message_event(row: Row, email_delay_seconds: float) -> Event:
     streak's later messages add no email, and a new streak (after a read) gets its own.
     """
     conversation_id = row["conversation_id"]
-    return Event(
+    return NewNotification(
         user_id=row["receiver_id"], type="message", actor_id=row["sender_id"],
         related_id=conversation_id,
         data={"conversation_id": conversation_id, "preview": row["body"][:PREVIEW_LENGTH],
@@ -147,7 +147,7 @@ async def read_conversation(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     conversation_id = path_id(request)
     user_id = principal.user_id
-    async with unit_of_work(request.app[BACKENDS], "read_conversation") as work:
+    async with unit_of_work(request.app[STORES], "read_conversation") as work:
         if await messages.lock_conversation_txn(work.cur, conversation_id, user_id) is None:
             raise NotFound()
         state = await messages.mark_conversation_read_txn(
@@ -161,9 +161,9 @@ async def read_conversation(request: web.Request) -> web.Response:
 
 async def unread_count(request: web.Request) -> web.Response:
     """One Redis round trip when warm: the token and the count are read together."""
-    cache = request.app[BACKENDS].cache
+    cache = request.app[STORES].cache
     principal, prefetched = await authenticate_reading(
         request, lambda user_id: unread_values(cache, user_id, MESSAGES))
-    (count,) = await read_unread_counts(request.app[BACKENDS].db, cache, principal.user_id,
+    (count,) = await read_unread_counts(request.app[STORES].db, cache, principal.user_id,
                                         MESSAGES, prefetched)
     return json_answer(Count(count=count))

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from service.job_schemas import Job
+from service.api.job_schemas import Job
+from service.api.schemas import Notification, Page, PublicProfile
+from service.api.social_schemas import Post
 from service.paging import split_page
 from service.responses import from_row
-from service.schemas import Notification, Page, PublicProfile
-from service.social_schemas import Post
 from sql import jobs, users
 from sql.db import Database, Row
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.appkeys import BACKENDS, SETTINGS
+from service.api.schemas import PushEndpoint, PushSubscriptionIn, VapidKey
+from service.appkeys import SETTINGS, STORES
 from service.authn import authenticate
 from service.errors import Unavailable, ValidationFailed
 from service.responses import json_answer, no_content, read_body
-from service.schemas import PushEndpoint, PushSubscriptionIn, VapidKey
 from sql import push
 from tasks.push import endpoint_allowed, load_vapid_key, vapid_public_key
 
@@ -26,7 +26,7 @@ async def subscribe(request: web.Request) -> web.Response:
     # Only known push services: we never make requests to an arbitrary host (SSRF).
     if not endpoint_allowed(body.endpoint, request.app[SETTINGS].push_endpoint_allowlist):
         raise ValidationFailed({"endpoint": "is not a push service this server sends to"})
-    created = await push.upsert_subscription(request.app[BACKENDS].db, principal.user_id,
+    created = await push.upsert_subscription(request.app[STORES].db, principal.user_id,
                                              body.endpoint, body.keys.p256dh, body.keys.auth)
     return json_answer({"endpoint": body.endpoint}, status=201 if created else 200)
 
@@ -34,5 +34,5 @@ async def subscribe(request: web.Request) -> web.Response:
 async def unsubscribe(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     body = await read_body(request, PushEndpoint)
-    await push.delete_own_subscription(request.app[BACKENDS].db, principal.user_id, body.endpoint)
+    await push.delete_own_subscription(request.app[STORES].db, principal.user_id, body.endpoint)
     return no_content()

@@ -19,7 +19,8 @@ from aiohttp import web
 
 from cache.client import CacheUnavailable
 from cache.live import claim_stream_slot, release_stream_slot
-from service.appkeys import BACKENDS
+from service.api.live_schemas import EventsQuery, Ticket
+from service.appkeys import STORES
 from service.authn import PRINCIPAL_KEY, Principal, authenticate
 from service.errors import Unauthorized
 from service.live import (
@@ -30,7 +31,6 @@ from service.live import (
     Stream,
     render,
 )
-from service.live_schemas import EventsQuery, Ticket
 from service.middleware import DEADLINE
 from service.responses import json_answer
 from service.tokens import hash_token
@@ -59,7 +59,7 @@ STREAM_HEADERS = {
 async def create_ticket(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     ticket = secrets.token_urlsafe(32)
-    await insert_ticket(request.app[BACKENDS].db, hash_token(ticket), principal.token_hash,
+    await insert_ticket(request.app[STORES].db, hash_token(ticket), principal.token_hash,
                         principal.user_id)
     return json_answer(Ticket(ticket=ticket, expires_in=TICKET_SECONDS), 201)
 
@@ -77,9 +77,9 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         resume_after = _last_event_id(request.headers.get("Last-Event-ID", query.last_event_id))
         try:
             await response.write(RETRY)
-            await _start(request.app[BACKENDS].db, response, stream, resume_after)
+            await _start(request.app[STORES].db, response, stream, resume_after)
             stream.ready = True
-            await _serve(request.app[BACKENDS].db, response, stream)
+            await _serve(request.app[STORES].db, response, stream)
         except ConnectionError:
             pass  # the client went away
         except (DatabaseUnavailable, QueryCanceled) as error:
@@ -89,14 +89,14 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         return response
     finally:
         streams.forget(stream)
-        await release_stream_slot(request.app[BACKENDS].cache, stream.user_id, stream.id)
+        await release_stream_slot(request.app[STORES].cache, stream.user_id, stream.id)
 
 
 async def _stream_principal(request: web.Request, ticket: str | None) -> Principal:
     """The bearer token's caller, else the ticket's (spent here: it works once)."""
     if ticket is None or "Authorization" in request.headers:
         return await authenticate(request)
-    row = await spend_ticket(request.app[BACKENDS].db, hash_token(ticket))
+    row = await spend_ticket(request.app[STORES].db, hash_token(ticket))
     if row is None:
         raise Unauthorized("The ticket is unknown, spent or expired.")
     principal = Principal(row["user_id"], row["role"], row["is_admin"], bytes(row["token_hash"]))
@@ -108,7 +108,7 @@ async def _claim_slot(request: web.Request, stream: Stream) -> None:
     """Count the stream against the user's limit in every process; the oldest beyond it
     are closed by their processes (this one's too, through the channel)."""
     with contextlib.suppress(CacheUnavailable):  # then Streams.open limits per process
-        await claim_stream_slot(request.app[BACKENDS].cache, stream.user_id, stream.id,
+        await claim_stream_slot(request.app[STORES].cache, stream.user_id, stream.id,
                                 MAX_STREAMS_PER_USER)
 
 

@@ -6,19 +6,19 @@ from datetime import datetime
 
 from aiohttp import web
 
-from service.account import read_unread_counts, unread_values
-from service.answers import notification_answer
-from service.appkeys import BACKENDS
-from service.authn import authenticate, authenticate_reading
-from service.errors import NotFound
-from service.paging import split_page
-from service.responses import json_answer, no_content, read_body
-from service.schemas import (
+from service.api.account import read_unread_counts, unread_values
+from service.api.answers import notification_answer
+from service.api.schemas import (
     Count,
     NotificationsQuery,
     Page,
     Preferences,
 )
+from service.appkeys import STORES
+from service.authn import authenticate, authenticate_reading
+from service.errors import NotFound
+from service.paging import split_page
+from service.responses import json_answer, no_content, read_body
 from service.validation import decode_cursor, decode_query, path_id
 from sql import notifications
 from tasks.work import unit_of_work
@@ -31,7 +31,7 @@ async def list_notifications(request: web.Request) -> web.Response:
     query = decode_query(request.query, NotificationsQuery)
     before = decode_cursor(query.cursor, datetime, int) if query.cursor else None
     rows = await notifications.list_notifications(
-        request.app[BACKENDS].db, principal.user_id, unread_only=query.unread_only,
+        request.app[STORES].db, principal.user_id, unread_only=query.unread_only,
         type=query.type, before=before, limit=query.limit + 1)
     page, next_cursor = split_page(rows, query.limit, lambda row: (row["created_at"], row["id"]))
     items = [notification_answer(row) for row in page]
@@ -40,10 +40,10 @@ async def list_notifications(request: web.Request) -> web.Response:
 
 async def unread_count(request: web.Request) -> web.Response:
     """One Redis round trip when warm: the token and the count are read together."""
-    cache = request.app[BACKENDS].cache
+    cache = request.app[STORES].cache
     principal, prefetched = await authenticate_reading(
         request, lambda user_id: unread_values(cache, user_id, NOTIFICATIONS))
-    (count,) = await read_unread_counts(request.app[BACKENDS].db, cache, principal.user_id,
+    (count,) = await read_unread_counts(request.app[STORES].db, cache, principal.user_id,
                                         NOTIFICATIONS, prefetched)
     return json_answer(Count(count=count))
 
@@ -51,7 +51,7 @@ async def unread_count(request: web.Request) -> web.Response:
 async def mark_read(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     notification_id = path_id(request)
-    async with unit_of_work(request.app[BACKENDS], "mark_notification_read") as work:
+    async with unit_of_work(request.app[STORES], "mark_notification_read") as work:
         if not await notifications.mark_read_txn(work.cur, principal.user_id, notification_id):
             raise NotFound()
         work.unread_count_changed("notifications", principal.user_id)
@@ -60,7 +60,7 @@ async def mark_read(request: web.Request) -> web.Response:
 
 async def mark_all_read(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    async with unit_of_work(request.app[BACKENDS], "mark_all_notifications_read") as work:
+    async with unit_of_work(request.app[STORES], "mark_all_notifications_read") as work:
         await notifications.mark_all_read_txn(work.cur, principal.user_id)
         work.unread_count_changed("notifications", principal.user_id)
     return no_content()
@@ -68,7 +68,7 @@ async def mark_all_read(request: web.Request) -> web.Response:
 
 async def get_preferences(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    preferences = await notifications.get_preferences(request.app[BACKENDS].db,
+    preferences = await notifications.get_preferences(request.app[STORES].db,
                                                       principal.user_id)
     return json_answer(preferences)
 
@@ -76,8 +76,8 @@ async def get_preferences(request: web.Request) -> web.Response:
 async def put_preferences(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     body = await read_body(request, Preferences)
-    async with unit_of_work(request.app[BACKENDS], "set_notification_preferences") as work:
+    async with unit_of_work(request.app[STORES], "set_notification_preferences") as work:
         await notifications.set_preferences_txn(work.cur, principal.user_id,
                                                 dict(body.email.items()), dict(body.push.items()))
-    return json_answer(await notifications.get_preferences(request.app[BACKENDS].db,
+    return json_answer(await notifications.get_preferences(request.app[STORES].db,
                                                            principal.user_id))

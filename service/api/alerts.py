@@ -5,10 +5,10 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from service.appkeys import BACKENDS
+from service.api.job_schemas import JobAlert, JobAlertCreate, JobAlertList
+from service.appkeys import STORES
 from service.authn import authenticate
 from service.errors import NotFound, ValidationFailed
-from service.job_schemas import JobAlert, JobAlertCreate, JobAlertList
 from service.responses import from_row, json_answer, no_content, read_body
 from service.validation import path_id
 from sql import alerts
@@ -20,7 +20,7 @@ MAX_ALERTS_PER_USER = 20
 async def create_alert(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     body = await read_body(request, JobAlertCreate)
-    async with unit_of_work(request.app[BACKENDS], "create_job_alert") as work:
+    async with unit_of_work(request.app[STORES], "create_job_alert") as work:
         row = await alerts.insert_alert_within_limit_txn(
             work.cur, principal.user_id, msgspec.structs.asdict(body), MAX_ALERTS_PER_USER)
     if row is None:
@@ -32,12 +32,12 @@ async def create_alert(request: web.Request) -> web.Response:
 
 async def list_alerts(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    rows = await alerts.list_alerts(request.app[BACKENDS].db, principal.user_id)
+    rows = await alerts.list_alerts(request.app[STORES].db, principal.user_id)
     return json_answer(JobAlertList(items=[from_row(row, JobAlert) for row in rows]))
 
 
 async def delete_alert(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    if not await alerts.delete_alert(request.app[BACKENDS].db, principal.user_id, path_id(request)):
+    if not await alerts.delete_alert(request.app[STORES].db, principal.user_id, path_id(request)):
         raise NotFound()
     return no_content()

@@ -28,15 +28,15 @@ from cache.feeds import (
     remove_from_feed,
     slice_entries,
 )
-from service.answers import hydrated_post_page
-from service.appkeys import BACKENDS, SETTINGS
+from service.api.answers import hydrated_post_page
+from service.api.schemas import PageQuery
+from service.appkeys import SETTINGS, STORES
 from service.authn import authenticate
 from service.responses import json_answer
-from service.schemas import PageQuery
 from service.validation import decode_cursor, decode_query
 from sql import feeds
 from sql.db import Row
-from tasks.work import Backends
+from tasks.work import Stores
 
 # Cached ids read beyond the page, so a few deleted or unfollowed ones rarely shorten it.
 SLACK = 10
@@ -46,44 +46,44 @@ async def get_feed(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     query = decode_query(request.query, PageQuery)
     before = decode_cursor(query.cursor, datetime, int) if query.cursor else None
-    backends = request.app[BACKENDS]
-    rows = await load_feed(backends, principal.user_id, before, query.limit + 1,
+    stores = request.app[STORES]
+    rows = await load_feed(stores, principal.user_id, before, query.limit + 1,
                            request.app[SETTINGS].feed_fanout_max_followers)
     return json_answer(hydrated_post_page(rows, query.limit))
 
 
-async def load_feed(backends: Backends, viewer_id: int, before: tuple[datetime, int] | None,
+async def load_feed(stores: Stores, viewer_id: int, before: tuple[datetime, int] | None,
                     want: int, max_followers: int) -> list[Row]:
     """Up to ``want`` post rows of the feed older than ``before``, newest first."""
     cursor = entry_of(*before) if before else None
-    cached = await read_feed(backends.cache, viewer_id, cursor, want + SLACK)
+    cached = await read_feed(stores.cache, viewer_id, cursor, want + SLACK)
     if cached is None:  # Redis unavailable
-        return await feeds.feed_page(backends.db, viewer_id, before=before, limit=want)
+        return await feeds.feed_page(stores.db, viewer_id, before=before, limit=want)
     if cached.missing:
-        cached = await _rebuild(backends, viewer_id, cached.generation, cursor, want + SLACK)
+        cached = await _rebuild(stores, viewer_id, cached.generation, cursor, want + SLACK)
     if not cached.entries and not cached.complete:  # the page starts below the cached ids
-        return await feeds.feed_page(backends.db, viewer_id, before=before, limit=want)
-    return await _from_cached(backends, viewer_id, cached, cursor, want, max_followers)
+        return await feeds.feed_page(stores.db, viewer_id, before=before, limit=want)
+    return await _from_cached(stores, viewer_id, cached, cursor, want, max_followers)
 
 
-async def _rebuild(backends: Backends, viewer_id: int, generation: str, cursor: Entry | None,
+async def _rebuild(stores: Stores, viewer_id: int, generation: str, cursor: Entry | None,
                    count: int) -> FeedSlice:
-    rows = await feeds.rebuild_feed(backends.db, viewer_id, FEED_SIZE)
+    rows = await feeds.rebuild_feed(stores.db, viewer_id, FEED_SIZE)
     entries = [entry_of(row["created_at"], row["id"]) for row in rows]
     complete = len(entries) < FEED_SIZE
-    await fill_feed(backends.cache, viewer_id, generation, entries, complete)
+    await fill_feed(stores.cache, viewer_id, generation, entries, complete)
     return slice_entries(entries, complete, cursor, count)
 
 
-async def _from_cached(backends: Backends, viewer_id: int, cached: FeedSlice,
+async def _from_cached(stores: Stores, viewer_id: int, cached: FeedSlice,
                        cursor: Entry | None, want: int, max_followers: int) -> list[Row]:
     ids = [post_id for _, post_id in cached.entries]
     before = None if cursor is None else (created_at_of(cursor), cursor[1])
-    rows = await feeds.feed_candidates(backends.db, viewer_id, ids, before=before, limit=want,
+    rows = await feeds.feed_candidates(stores.db, viewer_id, ids, before=before, limit=want,
                                        max_followers=max_followers)
     found = {row["id"] for row in rows}
     if deleted := [post_id for post_id in ids if post_id not in found]:
-        await remove_from_feed(backends.cache, viewer_id, deleted, bump=False)
+        await remove_from_feed(stores.cache, viewer_id, deleted, bump=False)
     rows = sorted((row for row in rows if row["in_feed"]), key=_entry, reverse=True)
     if cached.complete:
         return rows[:want]
@@ -92,7 +92,7 @@ async def _from_cached(backends: Backends, viewer_id: int, cached: FeedSlice,
     lowest = cached.entries[-1]
     rows = [row for row in rows if _entry(row) >= lowest][:want]
     if len(rows) < want:
-        rows += await feeds.feed_page(backends.db, viewer_id, limit=want - len(rows),
+        rows += await feeds.feed_page(stores.db, viewer_id, limit=want - len(rows),
                                       before=(created_at_of(lowest), lowest[1]))
     return rows
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from service.account import me_values, read_me
-from service.appkeys import BACKENDS
+from service.api.account import me_values, read_me
+from service.api.schemas import OwnUser, Page, ProfileUpdate, PublicProfile, UserSearchQuery
+from service.appkeys import STORES
 from service.authn import authenticate, authenticate_reading
 from service.errors import NotFound
 from service.paging import split_page
 from service.responses import from_row, json_answer, read_body
-from service.schemas import OwnUser, Page, ProfileUpdate, PublicProfile, UserSearchQuery
 from service.validation import decode_cursor, decode_query, path_id
 from sql import users
 from tasks.work import unit_of_work
@@ -19,10 +19,10 @@ from tasks.work import unit_of_work
 
 async def get_me(request: web.Request) -> web.Response:
     """One Redis round trip when warm: the token, the account and both counts together."""
-    cache = request.app[BACKENDS].cache
+    cache = request.app[STORES].cache
     principal, prefetched = await authenticate_reading(
         request, lambda user_id: me_values(cache, user_id))
-    return json_answer(await read_me(request.app[BACKENDS].db, cache, principal.user_id,
+    return json_answer(await read_me(request.app[STORES].db, cache, principal.user_id,
                                      prefetched))
 
 
@@ -32,11 +32,11 @@ async def update_me(request: web.Request) -> web.Response:
     changes = {name: value for name, value in msgspec.structs.asdict(body).items()
                if value is not msgspec.UNSET}
     if changes:
-        async with unit_of_work(request.app[BACKENDS], "update_profile") as work:
+        async with unit_of_work(request.app[STORES], "update_profile") as work:
             user = await users.update_profile_txn(work.cur, principal.user_id, changes)
             work.own_user_changed(principal.user_id)
     else:
-        user = await users.get_own_user(request.app[BACKENDS].db, principal.user_id)
+        user = await users.get_own_user(request.app[STORES].db, principal.user_id)
     if user is None:
         raise NotFound()
     return json_answer(from_row(user, OwnUser))
@@ -44,7 +44,7 @@ async def update_me(request: web.Request) -> web.Response:
 
 async def get_user(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    user = await users.get_profile(request.app[BACKENDS].db, path_id(request), principal.user_id)
+    user = await users.get_profile(request.app[STORES].db, path_id(request), principal.user_id)
     if user is None:
         raise NotFound()
     return json_answer(from_row(user, PublicProfile))
@@ -56,7 +56,7 @@ async def search_users(request: web.Request) -> web.Response:
     before_id = decode_cursor(query.cursor, int)[0] if query.cursor else None
     prefix = query.q.strip().lower() if query.q and query.q.strip() else None
     rows = await users.search_profiles(
-        request.app[BACKENDS].db, viewer_id=principal.user_id, prefix=_escape_like(prefix),
+        request.app[STORES].db, viewer_id=principal.user_id, prefix=_escape_like(prefix),
         available=query.available_for_hire, before_id=before_id, limit=query.limit + 1)
     page, next_cursor = split_page(rows, query.limit, lambda row: (row["id"],))
     items = [from_row(row, PublicProfile) for row in page]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.appkeys import BACKENDS
+from service.api.report_schemas import Report, ReportCreate
+from service.appkeys import STORES
 from service.authn import authenticate
 from service.errors import NotFound, ValidationFailed
-from service.report_schemas import Report, ReportCreate
 from service.responses import from_row, json_answer, read_body
 from sql import reports
 from tasks.work import unit_of_work
@@ -20,7 +20,7 @@ async def create_report(request: web.Request) -> web.Response:
     body = await read_body(request, ReportCreate)
     if body.target_type == "user" and body.target_id == principal.user_id:
         raise ValidationFailed({"target_id": "you cannot report yourself"})
-    async with unit_of_work(request.app[BACKENDS], "create_report") as work:
+    async with unit_of_work(request.app[STORES], "create_report") as work:
         report, created = await reports.insert_report_txn(
             work.cur, reporter_id=principal.user_id, target_type=body.target_type,
             target_id=body.target_id, reason=body.reason)

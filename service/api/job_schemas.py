@@ -1,4 +1,4 @@
-"""Request and response bodies of jobs, applications and job alerts (see ``service.schemas``)."""
+"""Request and response bodies of jobs, applications and job alerts (see ``schemas``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from service.schemas import NOT_BLANK, Cursor, Id, Limit, Location, PublicProfile
+from service.api.schemas import NOT_BLANK, Cursor, Id, Limit, Location, PublicProfile
 
 # -- jobs and applications ------------------------------------------------------------------
 
@@ -163,7 +163,7 @@ class JobAlertCreate(Struct):
     def check(self) -> dict[str, str]:
         if all(getattr(self, name) is None for name in ALERT_CRITERIA):
             return dict.fromkeys(ALERT_CRITERIA, "give at least one of q, category, "
-                                                  "location, remote")
+                                 "location, remote")
         return {}
 
 

@@ -92,7 +92,7 @@ class UserSearchQuery(Struct):
 
 
 NotificationType = Literal["follow", "post_like", "post_comment", "application_received",
-                          "application_status", "job_closed", "message"]
+                           "application_status", "job_closed", "message"]
 
 
 class NotificationsQuery(Struct):

@@ -17,12 +17,12 @@ import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from service.appkeys import BACKENDS
-from service.email_tokens import reset_password_with_token, verify_email_with_token
+from service.api.email_tokens import reset_password_with_token, verify_email_with_token
+from service.api.schemas import Password
+from service.appkeys import STORES
 from service.errors import NotFound, RateLimited
 from service.limits import enforce_auth_limit
-from service.schemas import Password
-from service.unsubscribe import HTML_HEADERS
+from service.pages.unsubscribe import HTML_HEADERS
 from service.validation import path_id
 from sql import jobs
 from sql.users import get_profiles
@@ -48,7 +48,7 @@ async def verify_email_page(request: web.Request) -> web.Response:
 
 async def submit_verify_email(request: web.Request) -> web.Response:
     token = _link_token((await _form(request)).get("token"))
-    if token is None or not await verify_email_with_token(request.app[BACKENDS], token):
+    if token is None or not await verify_email_with_token(request.app[STORES], token):
         return _invalid_link(request)
     return _page(request, "verify_email.html", {"done": True})
 
@@ -75,7 +75,7 @@ async def submit_reset_password(request: web.Request) -> web.Response:
         return _page(request, "message.html", {"title": "Too many attempts", "text":
                      "Too many attempts from here. Wait a minute, then try the link again."},
                      status=429, headers=limited.headers)
-    if not await reset_password_with_token(request.app[BACKENDS], token,
+    if not await reset_password_with_token(request.app[STORES], token,
                                            password):
         return _invalid_link(request)
     return _page(request, "reset_password.html", {"done": True})
@@ -89,7 +89,7 @@ async def job_page(request: web.Request) -> web.Response:
         job_id = path_id(request)
     except NotFound:
         return _not_found(request)
-    db = request.app[BACKENDS].db
+    db = request.app[STORES].db
     row = await jobs.get_job(db, job_id)
     if row is None:
         return _not_found(request)
@@ -132,7 +132,7 @@ def _link_token(value: object) -> str | None:
 
 
 def _acceptable_password(value: object) -> str | None:
-    """The API's own password rule (``service.schemas.Password``); None if it fails it."""
+    """The API's own password rule (``service.api.schemas.Password``); None if it fails it."""
     if not isinstance(value, str):
         return None
     try:

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.appkeys import BACKENDS
-from service.authn import authenticate
-from service.email_tokens import reset_password_with_token, verify_email_with_token
-from service.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
-from service.freshness import WROTE_AS
-from service.limits import enforce_auth_limit
-from service.passwords import hash_password, needs_rehash, verify_password
-from service.responses import from_row, json_answer, no_content, read_body
-from service.schemas import (
+from service.api.email_tokens import reset_password_with_token, verify_email_with_token
+from service.api.schemas import (
     AuthAnswer,
     LoginRequest,
     OwnUser,
@@ -22,6 +15,13 @@ from service.schemas import (
     RegisterRequest,
     VerifyEmailRequest,
 )
+from service.appkeys import STORES
+from service.authn import authenticate
+from service.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
+from service.freshness import WROTE_AS
+from service.limits import enforce_auth_limit
+from service.passwords import hash_password, needs_rehash, verify_password
+from service.responses import from_row, json_answer, no_content, read_body
 from service.tokens import new_auth_token, new_token
 from sql import tokens, users
 from tasks.notify import enqueue_email_txn
@@ -37,7 +37,7 @@ async def register(request: web.Request) -> web.Response:
     await enforce_auth_limit(request, "register", body.email)
     password_hash = await hash_password(body.password)
     verify_token, verify_hash = new_token()
-    async with unit_of_work(request.app[BACKENDS], "register") as work:
+    async with unit_of_work(request.app[STORES], "register") as work:
         cur = work.cur
         user = await users.insert_user_txn(
             cur, email=body.email, password_hash=password_hash, first_name=body.first_name,
@@ -57,7 +57,7 @@ async def register(request: web.Request) -> web.Response:
 
 async def verify_email(request: web.Request) -> web.Response:
     body = await read_body(request, VerifyEmailRequest)
-    if not await verify_email_with_token(request.app[BACKENDS], body.token):
+    if not await verify_email_with_token(request.app[STORES], body.token):
         raise ValidationFailed({"token": BAD_TOKEN})
     return no_content()
 
@@ -65,7 +65,7 @@ async def verify_email(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     body = await read_body(request, LoginRequest)
     await enforce_auth_limit(request, "login", body.email)
-    db = request.app[BACKENDS].db
+    db = request.app[STORES].db
     user = await users.get_login(db, body.email)
     # Unknown email and wrong password take the same path and time, and answer the same.
     password_hash = user["password_hash"] if user else None
@@ -74,7 +74,7 @@ async def login(request: web.Request) -> web.Response:
     if user["suspended_at"] is not None:
         raise Forbidden("This account is suspended.")
     token, token_hash = new_auth_token(user["id"])
-    async with unit_of_work(request.app[BACKENDS], "login") as work:
+    async with unit_of_work(request.app[STORES], "login") as work:
         await tokens.insert_auth_token_txn(work.cur, token_hash, user["id"])
         if needs_rehash(user["password_hash"]):
             await users.update_password_txn(work.cur, user["id"],
@@ -85,7 +85,7 @@ async def login(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    async with unit_of_work(request.app[BACKENDS], "logout") as work:
+    async with unit_of_work(request.app[STORES], "logout") as work:
         await tokens.delete_auth_token_txn(work.cur, principal.token_hash)
         work.token_revoked(principal.token_hash)
     return no_content()
@@ -95,12 +95,12 @@ async def change_password(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     body = await read_body(request, PasswordChangeRequest)
     await enforce_auth_limit(request, "password", str(principal.user_id))
-    db = request.app[BACKENDS].db
+    db = request.app[STORES].db
     current_hash = await users.get_password_hash(db, principal.user_id)
     if not await verify_password(current_hash, body.current_password):
         raise ValidationFailed({"current_password": "is not your current password"})
     new_hash = await hash_password(body.new_password)
-    async with unit_of_work(request.app[BACKENDS], "change_password") as work:
+    async with unit_of_work(request.app[STORES], "change_password") as work:
         await users.update_password_txn(work.cur, principal.user_id, new_hash)
         work.token_revoked(*await tokens.delete_user_tokens_txn(work.cur, principal.user_id,
                                                                 keep=principal.token_hash))
@@ -110,11 +110,11 @@ async def change_password(request: web.Request) -> web.Response:
 async def request_password_reset(request: web.Request) -> web.Response:
     body = await read_body(request, PasswordResetRequest)
     await enforce_auth_limit(request, "password_reset", body.email)
-    db = request.app[BACKENDS].db
+    db = request.app[STORES].db
     user = await users.get_login(db, body.email)
     if user is not None and user["suspended_at"] is None:
         reset_token, reset_hash = new_token()
-        async with unit_of_work(request.app[BACKENDS], "request_password_reset") as work:
+        async with unit_of_work(request.app[STORES], "request_password_reset") as work:
             await tokens.insert_email_token_txn(work.cur, reset_hash, user["id"], "password_reset",
                                                 PASSWORD_RESET_LIFETIME)
             await enqueue_email_txn(work, "password_reset", user["id"],
@@ -126,7 +126,7 @@ async def request_password_reset(request: web.Request) -> web.Response:
 async def confirm_password_reset(request: web.Request) -> web.Response:
     body = await read_body(request, PasswordResetConfirmRequest)
     await enforce_auth_limit(request, "password_reset_confirm", None)
-    if not await reset_password_with_token(request.app[BACKENDS], body.token,
+    if not await reset_password_with_token(request.app[STORES], body.token,
                                            body.new_password):
         raise ValidationFailed({"token": BAD_TOKEN})
     return no_content()

@@ -1,5 +1,5 @@
 """Request and response bodies of messages, posts, comments and the feed (see
-``service.schemas``)."""
+``service.api.schemas``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from service.schemas import NOT_BLANK, Id, PublicProfile
+from service.api.schemas import NOT_BLANK, Id, PublicProfile
 
 # -- messages -------------------------------------------------------------------------------
 

@@ -10,17 +10,17 @@ from datetime import datetime
 
 from aiohttp import web
 
-from service.appkeys import BACKENDS, SETTINGS
+from service.api.schemas import Page, PageQuery, PublicProfile
+from service.appkeys import SETTINGS, STORES
 from service.authn import authenticate
 from service.errors import Forbidden, NotFound, ValidationFailed
 from service.paging import split_page
 from service.responses import from_row, json_answer, no_content
-from service.schemas import Page, PageQuery, PublicProfile
 from service.validation import decode_cursor, decode_query, path_id
 from sql import social, users
 from sql.db import Database
 from tasks.feeds import follows_removed_txn, merge_author_after_commit
-from tasks.notify import Event, notify_txn
+from tasks.notify import NewNotification, notify_txn
 from tasks.work import unit_of_work
 
 BLOCKED = "You cannot follow this user."
@@ -39,8 +39,8 @@ async def follow(request: web.Request) -> web.Response:
     target = path_id(request)
     if target == principal.user_id:
         raise ValidationFailed({"id": "you cannot follow yourself"})
-    backends = request.app[BACKENDS]
-    async with unit_of_work(backends, "follow_user") as work:
+    stores = request.app[STORES]
+    async with unit_of_work(stores, "follow_user") as work:
         work.own_user_changed(principal.user_id, target)  # following / followers counts
         if not await social.lock_pair_txn(work.cur, principal.user_id, target):
             raise NotFound()
@@ -48,12 +48,12 @@ async def follow(request: web.Request) -> web.Response:
             raise Forbidden(BLOCKED)
         created = await social.insert_follow_txn(work.cur, principal.user_id, target)
         if created:
-            await notify_txn(work, Event(
+            await notify_txn(work, NewNotification(
                 user_id=target, type="follow", actor_id=principal.user_id,
                 related_id=principal.user_id, data={"path": f"/users/{principal.user_id}"},
                 dedup_key=f"follow:{principal.user_id}", email=False))
             merge_author_after_commit(work, principal.user_id, target)
-    profile = await _profile(backends.db, target, principal.user_id)
+    profile = await _profile(stores.db, target, principal.user_id)
     return json_answer(profile, 201 if created else 200)
 
 
@@ -61,7 +61,7 @@ async def unfollow(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     target = path_id(request)
     max_followers = request.app[SETTINGS].feed_fanout_max_followers
-    async with unit_of_work(request.app[BACKENDS], "unfollow_user") as work:
+    async with unit_of_work(request.app[STORES], "unfollow_user") as work:
         work.own_user_changed(principal.user_id, target)
         # The pair's rows in id order, as follow and block take them: never a deadlock.
         await social.lock_pair_txn(work.cur, principal.user_id, target)
@@ -75,9 +75,9 @@ async def block(request: web.Request) -> web.Response:
     target = path_id(request)
     if target == principal.user_id:
         raise ValidationFailed({"id": "you cannot block yourself"})
-    backends = request.app[BACKENDS]
+    stores = request.app[STORES]
     max_followers = request.app[SETTINGS].feed_fanout_max_followers
-    async with unit_of_work(backends, "block_user") as work:
+    async with unit_of_work(stores, "block_user") as work:
         work.own_user_changed(principal.user_id, target)  # follows both ways go
         if not await social.lock_pair_txn(work.cur, principal.user_id, target):
             raise NotFound()
@@ -85,14 +85,14 @@ async def block(request: web.Request) -> web.Response:
         removed = await social.delete_follows_txn(work.cur, principal.user_id, target,
                                                   both_ways=True)
         await follows_removed_txn(work, removed, max_followers)
-    profile = await _profile(backends.db, target, principal.user_id)
+    profile = await _profile(stores.db, target, principal.user_id)
     return json_answer(profile, 201 if created else 200)
 
 
 async def unblock(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     target = path_id(request)
-    await social.delete_block(request.app[BACKENDS].db, principal.user_id, target)
+    await social.delete_block(request.app[STORES].db, principal.user_id, target)
     return no_content()
 
 
@@ -114,7 +114,7 @@ async def _people_page(request: web.Request, which: str, owner_id: int) -> web.R
     principal = await authenticate(request)
     query = decode_query(request.query, PageQuery)
     before = decode_cursor(query.cursor, datetime, int) if query.cursor else None
-    db = request.app[BACKENDS].db
+    db = request.app[STORES].db
     rows = await social.list_people(db, which, owner_id, before=before, limit=query.limit + 1,
                                     stale_ok=which != "blocks")
     if rows is None:
