@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg2
+
+from sql.migrate import apply_migrations
+from tests.servers import create_database, drop_database
 
 
 def plan_nodes(url: str, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -27,3 +32,16 @@ def scans(url: str, query: str, params: dict[str, Any]) -> list[tuple[str, str]]
     """(node type, index or relation) of every scan in the plan."""
     return [(node["Node Type"], node.get("Index Name") or node.get("Relation Name", ""))
             for node in plan_nodes(url, query, params) if "Scan" in node["Node Type"]]
+
+
+def seeded_database(admin_url: str, label: str, seed_sql: str) -> Iterator[str]:
+    """A migrated database of its own filled by ``seed_sql``, for a session fixture to yield
+    from; dropped afterwards."""
+    name = f"hireme_explain_{label}_{uuid.uuid4().hex[:8]}"
+    url = create_database(admin_url, name)
+    asyncio.run(apply_migrations(url))
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(seed_sql)
+    conn.close()
+    yield url
+    drop_database(admin_url, name)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+
+from service.routes import API
 
 
 @dataclass
@@ -73,3 +77,16 @@ class SseReader:
                 event_id = value
             elif name == "retry":
                 self.retry = int(value)
+
+
+@asynccontextmanager
+async def stream(client: Any, headers: dict[str, str] | None = None,
+                 **params: str) -> AsyncIterator[SseReader]:
+    """Open ``GET /events`` with ``client`` (a test client or an aiohttp session) and read it;
+    the connection closes on leaving the block."""
+    response = await client.get(f"{API}/events", headers=headers or {}, params=params)
+    assert response.status == 200, await response.text()
+    try:
+        yield SseReader(response)
+    finally:
+        response.close()

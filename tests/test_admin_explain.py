@@ -8,19 +8,14 @@ failed).
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg2
 import pytest
 
 from sql import admin_content, admin_users, audit, dashboard, deliveries, moderation
-from sql.migrate import apply_migrations
-from tests.explain import scans
-from tests.servers import create_database, drop_database
+from tests.explain import scans, seeded_database
 
 SEED = """
     INSERT INTO users (email, password_hash, first_name, last_name, role, suspended_at,
@@ -90,14 +85,7 @@ NOW = datetime.now(UTC)
 
 @pytest.fixture(scope="session")
 def admin_seeded(postgres_admin_url: str) -> Iterator[str]:
-    name = f"hireme_explain_admin_{uuid.uuid4().hex[:8]}"
-    url = create_database(postgres_admin_url, name)
-    asyncio.run(apply_migrations(url))
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(SEED)
-    conn.close()
-    yield url
-    drop_database(postgres_admin_url, name)
+    yield from seeded_database(postgres_admin_url, "admin", SEED)
 
 
 def _before(cursor: bool) -> dict[str, Any]:

@@ -6,7 +6,6 @@ import asyncio
 import email
 import itertools
 import re
-from collections.abc import AsyncIterator
 from email.message import EmailMessage, Message
 from email.policy import default
 from typing import Any
@@ -80,14 +79,6 @@ def parts(message: Message) -> tuple[str, str]:
 
 def _lines(content: str) -> str:
     return content.replace("\r\n", "\n")
-
-
-@pytest.fixture
-async def smtp_sink() -> AsyncIterator[SmtpSink]:
-    sink = SmtpSink()
-    await sink.start()
-    yield sink
-    await sink.stop()
 
 
 @pytest.fixture

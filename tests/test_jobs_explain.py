@@ -7,8 +7,6 @@ employers over 50 categories and 200 locations, a tenth closed, a tenth expired,
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,9 +15,7 @@ import psycopg2
 import pytest
 
 from sql import applications, jobs
-from sql.migrate import apply_migrations
-from tests.explain import scans
-from tests.servers import create_database, drop_database
+from tests.explain import scans, seeded_database
 
 SEED = """
     INSERT INTO users (email, password_hash, first_name, last_name, role)
@@ -60,14 +56,7 @@ SEED = """
 
 @pytest.fixture(scope="session")
 def jobs_seeded(postgres_admin_url: str) -> Iterator[str]:
-    name = f"hireme_explain_jobs_{uuid.uuid4().hex[:8]}"
-    url = create_database(postgres_admin_url, name)
-    asyncio.run(apply_migrations(url))
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(SEED)
-    conn.close()
-    yield url
-    drop_database(postgres_admin_url, name)
+    yield from seeded_database(postgres_admin_url, "jobs", SEED)
 
 
 def list_params(**filters: Any) -> dict[str, Any]:

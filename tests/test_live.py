@@ -6,8 +6,6 @@ Across real processes, and with Redis stopped: tests/test_live_processes.py.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -17,20 +15,9 @@ from service import live
 from sql.db import Database
 from sql.events import prune_events
 from tests.conftest import API, Account, register
-from tests.sse import SseReader
+from tests.sse import SseReader, stream
 
 Client = TestClient[Any, Any]
-
-
-@asynccontextmanager
-async def stream(client: Client, headers: dict[str, str] | None = None,
-                 **params: str) -> AsyncIterator[SseReader]:
-    response = await client.get(f"{API}/events", headers=headers or {}, params=params)
-    assert response.status == 200, await response.text()
-    try:
-        yield SseReader(response)
-    finally:
-        response.close()
 
 
 async def converse(client: Client, sender: Account, receiver: Account) -> int:

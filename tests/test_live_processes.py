@@ -22,7 +22,7 @@ from sql.db import Database
 from tests.conftest import API, PASSWORD, Account, register
 from tests.processes import Server, start_server, stop_server, wait_until_healthy
 from tests.servers import ThrowawayRedis
-from tests.sse import Event, SseReader
+from tests.sse import Event, SseReader, stream
 
 SERVER_VARIABLES = {
     "LOG_LEVEL": "WARNING",
@@ -77,17 +77,6 @@ async def session(server: Server, **options: Any) -> AsyncIterator[aiohttp.Clien
                                      timeout=aiohttp.ClientTimeout(total=None),
                                      **options) as client:
         yield client
-
-
-@asynccontextmanager
-async def stream(client: aiohttp.ClientSession, headers: dict[str, str] | None = None,
-                 **params: str) -> AsyncIterator[SseReader]:
-    response = await client.get(f"{API}/events", headers=headers or {}, params=params)
-    assert response.status == 200, await response.text()
-    try:
-        yield SseReader(response)
-    finally:
-        response.close()
 
 
 async def converse(client: aiohttp.ClientSession, sender: Account, receiver: Account) -> int:

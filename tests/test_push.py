@@ -52,14 +52,6 @@ def public_b64(key: ec.EllipticCurvePrivateKey) -> str:
 
 
 @pytest.fixture
-async def push_service() -> AsyncIterator[PushService]:
-    service = PushService()
-    await service.start()
-    yield service
-    await service.stop()
-
-
-@pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
