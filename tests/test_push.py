@@ -70,7 +70,7 @@ def settings(push_service: PushService, vapid_key: tuple[str, Any]) -> Settings:
 
 @pytest.fixture
 def sender(settings: Settings, session: aiohttp.ClientSession) -> PushSender:
-    return PushSender(settings, session, timeout=5.0)  # generous: a loaded machine is slow, not broken
+    return PushSender(settings, session, timeout=5.0)  # a loaded machine is slow, not broken
 
 
 async def send(sender: PushSender, subscription: dict[str, Any],
