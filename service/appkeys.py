@@ -10,4 +10,4 @@ from tasks.work import Stores
 
 SETTINGS = web.AppKey("settings", Settings)
 STORES = web.AppKey("stores", Stores)  # database + cache + delivery queue
-DELIVERY_RUNTIME = web.AppKey("delivery_runtime", DeliveryRuntime)  # the queue, senders and their stats
+DELIVERY_RUNTIME = web.AppKey("delivery_runtime", DeliveryRuntime)  # queue, senders, stats

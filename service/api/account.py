@@ -10,14 +10,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from aiohttp import web
+
 from cache.client import Cache
 from cache.counters import KINDS, unread_count_value
 from cache.keys import OWN_USER_TTL_SECONDS
 from cache.readthrough import CachedValue, read_through
 from cache.versioned import Cached
-from service.api.schemas import MeAnswer, OwnUser
+from service.api.schemas import Count, MeAnswer, OwnUser
+from service.appkeys import STORES
+from service.authn import authenticate_reading
 from service.errors import NotFound
-from service.responses import from_row
+from service.responses import from_row, json_answer
 from sql import counters, users
 from sql.db import Database
 
@@ -58,3 +62,14 @@ async def read_me(db: Database, cache: Cache, user_id: int,
     user, notifications, messages = await read_through(cache, me_values(cache, user_id), load,
                                                        prefetched)
     return MeAnswer(user=user, unread_notifications=notifications, unread_messages=messages)
+
+
+async def unread_count_answer(request: web.Request, kind: str) -> web.Response:
+    """``GET /{kind}/unread_count``: one Redis round trip when warm, the token and the count
+    read together."""
+    cache = request.app[STORES].cache
+    principal, prefetched = await authenticate_reading(
+        request, lambda user_id: unread_values(cache, user_id, (kind,)))
+    (count,) = await read_unread_counts(request.app[STORES].db, cache, principal.user_id,
+                                        (kind,), prefetched)
+    return json_answer(Count(count=count))

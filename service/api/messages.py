@@ -11,11 +11,11 @@ from typing import Any
 
 from aiohttp import web
 
-from service.api.account import read_unread_counts, unread_values
-from service.api.schemas import Count, Page, PageQuery, PublicProfile
+from service.api.account import unread_count_answer
+from service.api.schemas import Page, PageQuery, PublicProfile
 from service.api.social_schemas import Conversation, ConversationCreate, Message, MessageCreate
 from service.appkeys import SETTINGS, STORES
-from service.authn import authenticate, authenticate_reading
+from service.authn import authenticate
 from service.errors import Forbidden, NotFound, ValidationFailed
 from service.paging import split_page
 from service.responses import from_row, json_answer, no_content, read_body
@@ -28,7 +28,6 @@ from tasks.work import unit_of_work
 PREVIEW_LENGTH = 100
 BLOCKED = "Messages between you and this user are blocked."
 
-MESSAGES = ("messages",)  # the unread count this module answers
 
 
 async def create_conversation(request: web.Request) -> web.Response:
@@ -160,10 +159,4 @@ async def read_conversation(request: web.Request) -> web.Response:
 
 
 async def unread_count(request: web.Request) -> web.Response:
-    """One Redis round trip when warm: the token and the count are read together."""
-    cache = request.app[STORES].cache
-    principal, prefetched = await authenticate_reading(
-        request, lambda user_id: unread_values(cache, user_id, MESSAGES))
-    (count,) = await read_unread_counts(request.app[STORES].db, cache, principal.user_id,
-                                        MESSAGES, prefetched)
-    return json_answer(Count(count=count))
+    return await unread_count_answer(request, "messages")

@@ -6,24 +6,21 @@ from datetime import datetime
 
 from aiohttp import web
 
-from service.api.account import read_unread_counts, unread_values
+from service.api.account import unread_count_answer
 from service.api.answers import notification_answer
 from service.api.schemas import (
-    Count,
     NotificationsQuery,
     Page,
     Preferences,
 )
 from service.appkeys import STORES
-from service.authn import authenticate, authenticate_reading
+from service.authn import authenticate
 from service.errors import NotFound
 from service.paging import split_page
 from service.responses import json_answer, no_content, read_body
 from service.validation import decode_cursor, decode_query, path_id
 from sql import notifications
 from tasks.work import unit_of_work
-
-NOTIFICATIONS = ("notifications",)  # the unread count this module answers
 
 
 async def list_notifications(request: web.Request) -> web.Response:
@@ -39,13 +36,7 @@ async def list_notifications(request: web.Request) -> web.Response:
 
 
 async def unread_count(request: web.Request) -> web.Response:
-    """One Redis round trip when warm: the token and the count are read together."""
-    cache = request.app[STORES].cache
-    principal, prefetched = await authenticate_reading(
-        request, lambda user_id: unread_values(cache, user_id, NOTIFICATIONS))
-    (count,) = await read_unread_counts(request.app[STORES].db, cache, principal.user_id,
-                                        NOTIFICATIONS, prefetched)
-    return json_answer(Count(count=count))
+    return await unread_count_answer(request, "notifications")
 
 
 async def mark_read(request: web.Request) -> web.Response:
