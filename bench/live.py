@@ -135,7 +135,7 @@ async def _run_live(url: str, tokens: list[str], supervisor_pid: int, streams: i
         writes = await _fan_out(writes_session, url, tokens, users, writers, seconds)
         await asyncio.sleep(DRAIN_SECONDS)
         await _close(tasks)
-    return _summary(held, writes, before, after, files_before, files_after, open_seconds,
+    return summarize(held, writes, before, after, files_before, files_after, open_seconds,
                     limit, writers, seconds, users)
 
 
@@ -219,7 +219,7 @@ async def _write(session: aiohttp.ClientSession, url: str, token: str, write: Wr
     write.answered = time.monotonic()
 
 
-def _summary(held: list[OpenStream], writes: list[Write], before: dict[int, int],
+def summarize(held: list[OpenStream], writes: list[Write], before: dict[int, int],
              after: dict[int, int], files_before: dict[int, int], files_after: dict[int, int],
              open_seconds: float, limit: int, writers: int, seconds: int,
              users: int) -> dict[str, Any]:

@@ -89,11 +89,11 @@ def to_markdown(report: Report, chart_name: str | None = None) -> str:
     lines = [
         f"Run {meta.get('started', '')} on {meta.get('machine', '')}; "
         f"`{meta.get('command', '')}`; {meta.get('notes', '')}".rstrip("; "),
-        "",
-        "| target | group | conns | req/s | p50 ms | p95 ms | p99 ms | errors "
-        "| req/s vs baseline | p95 vs baseline |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    if report.cases:  # none in a run of only the delivery or live case
+        lines += ["", "| target | group | conns | req/s | p50 ms | p95 ms | p99 ms | errors "
+                      "| req/s vs baseline | p95 vs baseline |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for case in report.cases:
         lines.append(
             f"| {case.name} | {case.group} | {case.connections} | {case.rps:,.0f} "
@@ -107,7 +107,7 @@ def to_markdown(report: Report, chart_name: str | None = None) -> str:
                       f"{d.get('received')} received ({d.get('how', '')})."]
     if report.live:
         lines += ["", live_markdown(report.live)]
-    if chart_name:
+    if chart_name and report.cases:
         lines += ["", f"![throughput and p95 per endpoint]({chart_name})"]
     return "\n".join(lines) + "\n"
 

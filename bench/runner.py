@@ -1,6 +1,6 @@
 """The benchmark: bare baselines, then every hot endpoint of ``run.py serve`` alone, the mixed
-workload, the delivery case and the live case (thousands of open event streams), all in one
-run with the same process count.
+workload, the live case (thousands of open event streams, bench/live.py) and the delivery case,
+all in one run with the same process count.
 
 ``python -m bench --quick`` (under 3 minutes: scale 0.1, 5 s per case, 64 connections) or
 ``python -m bench`` (scale 1, 15 s per case, 64 and 16 connections). The service runs with
@@ -121,15 +121,17 @@ def main(argv: list[str] | None = None) -> int:
                 for conns in args.connections:
                     cases.append(run_wrk(wrk, name, group, conns, args.duration, url,
                                          LUA / "hireme.lua", pool_lua, name))
+            # Before the delivery case: the emails it leaves unsent (quick) would keep the
+            # workers busy while the streams are measured.
+            if selected(only, "live"):
+                live = run_live(url, [user["token"] for user in summary["users"]], server.pid,
+                                streams=args.streams, seconds=args.live_seconds,
+                                writers=LIVE_WRITERS)
             if selected(only, "delivery"):
                 delivery = run_delivery(sink, database_url, DELIVERY_ROWS,
                                         users=summary["counts"]["users"],
                                         processes=args.workers,
                                         timeout=30 if args.quick else 120)
-            if selected(only, "live"):
-                live = run_live(url, [user["token"] for user in summary["users"]], server.pid,
-                                streams=args.streams, seconds=args.live_seconds,
-                                writers=LIVE_WRITERS)
             if selected(only, "login"):
                 cases.append(run_wrk(wrk, "login", "auth", LOGIN_CONNECTIONS, args.duration,
                                      url, LUA / "hireme.lua", pool_lua, "login"))
@@ -162,6 +164,7 @@ def machine_meta(args: argparse.Namespace, summary: dict[str, Any],
     if args.note:
         notes.append(args.note)
     command = "python -m bench" + (" --quick" if args.quick else "") + (
+        f" --scale {args.scale:g}" if args.scale != (0.1 if args.quick else 1.0) else "") + (
         f" --only {args.only}" if args.only else "") + (
         f" --streams {args.streams}" if args.streams != LIVE_STREAMS else "") + (
         f" --live-seconds {args.live_seconds}" if args.live_seconds != (10 if args.quick else 25)
