@@ -68,6 +68,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "'login'")
     parser.add_argument("--streams", type=int, default=LIVE_STREAMS,
                         help=f"open event streams in the live case (default {LIVE_STREAMS:,})")
+    parser.add_argument("--live-writers", type=int, default=LIVE_WRITERS,
+                        help="users whose write sends each of their streams an event, every "
+                             f"second of the live case (default {LIVE_WRITERS})")
     parser.add_argument("--live-seconds", type=int,
                         help="seconds of events in the live case (default 25, quick 10)")
     parser.add_argument("--note", default="", help="a remark stored with the results")
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             if selected(only, "live"):
                 live = run_live(url, [user["token"] for user in summary["users"]], server.pid,
                                 streams=args.streams, seconds=args.live_seconds,
-                                writers=LIVE_WRITERS)
+                                writers=args.live_writers)
             if selected(only, "delivery"):
                 delivery = run_delivery(sink, database_url, DELIVERY_ROWS,
                                         users=summary["counts"]["users"],
@@ -168,7 +171,8 @@ def machine_meta(args: argparse.Namespace, summary: dict[str, Any],
         f" --only {args.only}" if args.only else "") + (
         f" --streams {args.streams}" if args.streams != LIVE_STREAMS else "") + (
         f" --live-seconds {args.live_seconds}" if args.live_seconds != (10 if args.quick else 25)
-        else "")
+        else "") + (f" --live-writers {args.live_writers}"
+                    if args.live_writers != LIVE_WRITERS else "")
     return {"started": stamp, "machine": f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} "
                                          f"{platform.release()}",
             "load_average": load, "command": command, "notes": "; ".join(notes),
