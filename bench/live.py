@@ -18,6 +18,7 @@ which every new stream gets) belongs to the n-th write of its user.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
 import time
@@ -60,9 +61,11 @@ def raise_open_files_limit() -> int:
     """Every stream is a socket on each side: the soft limit goes up to the hard one (the
     service started from this process inherits it)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        wanted = 1_048_576 if hard == resource.RLIM_INFINITY else hard
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    wanted = 1_048_576 if hard == resource.RLIM_INFINITY else hard  # the kernel's usual cap
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        # Else kept as it is: the case reports the limit, and any streams that failed.
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
