@@ -38,6 +38,11 @@ DRAIN_SECONDS = 5.0  # after the last write, for late events
 WRITE_CONNECTIONS = 64
 EVENTS = "/api/v1/events"
 WRITE = "/api/v1/notifications/read_all"
+# What the service logs when a Redis command fails and its breaker opens (cache/client.py).
+REDIS_UNAVAILABLE = b"redis unavailable"
+# After the clients have gone: how long to wait for the service to end its side of the
+# streams (it notices a gone client when a write fails: the keep-alive, every 20 s).
+SERVER_END_SECONDS = 30.0
 
 
 @dataclass(eq=False)
@@ -92,6 +97,14 @@ def open_files(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def redis_warnings(log: Path) -> int:
+    """How many times the service has logged a failed Redis command so far."""
+    try:
+        return log.read_bytes().count(REDIS_UNAVAILABLE)
+    except OSError:
+        return 0
+
+
 def _status_field(status: str, name: str) -> int:
     for line in status.splitlines():
         if line.startswith(name + ":"):
@@ -99,13 +112,13 @@ def _status_field(status: str, name: str) -> int:
     return -1
 
 
-def run_live(url: str, tokens: list[str], supervisor_pid: int, streams: int, seconds: int,
-             writers: int) -> dict[str, Any]:
-    return uvloop.run(_run_live(url, tokens, supervisor_pid, streams, seconds, writers))
+def run_live(url: str, tokens: list[str], supervisor_pid: int, log: Path, streams: int,
+             seconds: int, writers: int) -> dict[str, Any]:
+    return uvloop.run(_run_live(url, tokens, supervisor_pid, log, streams, seconds, writers))
 
 
-async def _run_live(url: str, tokens: list[str], supervisor_pid: int, streams: int,
-                    seconds: int, writers: int) -> dict[str, Any]:
+async def _run_live(url: str, tokens: list[str], supervisor_pid: int, log: Path,
+                    streams: int, seconds: int, writers: int) -> dict[str, Any]:
     limit = raise_open_files_limit()
     users = min(len(tokens), -(-streams // STREAMS_PER_USER))
     streams = min(streams, users * STREAMS_PER_USER)
@@ -122,6 +135,7 @@ async def _run_live(url: str, tokens: list[str], supervisor_pid: int, streams: i
         await _close(warm_tasks)
         await asyncio.sleep(2)
         before = {pid: rss_kib(pid) for pid in pids}
+        warnings = [redis_warnings(log)]
         files_before = {pid: open_files(pid) for pid in pids}
 
         print(f"live: opening {streams} streams for {users} users", flush=True)
@@ -133,13 +147,23 @@ async def _run_live(url: str, tokens: list[str], supervisor_pid: int, streams: i
         after = {pid: rss_kib(pid) for pid in pids}
         files_after = {pid: open_files(pid) for pid in pids}
         open_count = sum(1 for stream in held if stream.ready.is_set() and not stream.failed)
+        warnings.append(redis_warnings(log))
 
         print(f"live: {open_count} open; {writers} writes a second for {seconds} s", flush=True)
         writes = await _fan_out(writes_session, url, tokens, users, writers, seconds)
         await asyncio.sleep(DRAIN_SECONDS)
+        warnings.append(redis_warnings(log))
         await _close(tasks)
-    return summarize(held, writes, before, after, files_before, files_after, open_seconds,
-                    limit, writers, seconds, users)
+        closed_at = time.monotonic()
+        ended = await _until_no_stream_is_open(writes_session, url)
+        ended_seconds = None if ended is None else round(ended - closed_at, 1)
+    warnings.append(redis_warnings(log))
+    live = summarize(held, writes, before, after, files_before, files_after, open_seconds,
+                     limit, writers, seconds, users)
+    live["server_ended_seconds"] = ended_seconds
+    live["redis_warnings"] = {phase: later - earlier for phase, earlier, later in zip(
+        ("opening", "events", "ending"), warnings, warnings[1:], strict=False)}
+    return live
 
 
 async def _open_all(session: aiohttp.ClientSession, url: str, tokens: list[str],
@@ -157,6 +181,7 @@ async def _hold(session: aiohttp.ClientSession, url: str, token: str, stream: Op
                 gate: asyncio.Semaphore) -> None:
     """Open one stream (within the gate, until its first event) and note when each later
     ``unread`` event arrives."""
+    response: aiohttp.ClientResponse | None = None
     try:
         async with gate:
             response = await session.get(url + EVENTS,
@@ -170,6 +195,8 @@ async def _hold(session: aiohttp.ClientSession, url: str, token: str, stream: Op
         stream.failed = type(error).__name__
     finally:
         stream.ready.set()  # a failed stream is "done opening" too
+        if response is not None:
+            response.close()  # the client leaves: its socket closes now (when cancelled too)
 
 
 async def _read_events(response: aiohttp.ClientResponse, stream: OpenStream) -> None:
@@ -193,6 +220,20 @@ async def _close(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _until_no_stream_is_open(session: aiohttp.ClientSession, url: str) -> float | None:
+    """When /metrics first counts no open stream (None: not within SERVER_END_SECONDS)."""
+    deadline = time.monotonic() + SERVER_END_SECONDS
+    while time.monotonic() < deadline:
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            async with session.get(url + "/metrics") as response:
+                text = await response.text()
+            for line in text.splitlines():
+                if line.startswith("hireme_live_streams ") and float(line.split()[1]) == 0:
+                    return time.monotonic()
+        await asyncio.sleep(0.5)
+    return None
 
 
 async def _fan_out(session: aiohttp.ClientSession, url: str, tokens: list[str], users: int,

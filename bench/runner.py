@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             # workers busy while the streams are measured.
             if selected(only, "live"):
                 live = run_live(url, [user["token"] for user in summary["users"]], server.pid,
+                                server.log,
                                 streams=args.streams, seconds=args.live_seconds,
                                 writers=args.live_writers)
             if selected(only, "delivery"):
@@ -217,6 +218,7 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None
 class Server:
     port: int
     pid: int  # the started process (run.py serve: the supervisor of the workers)
+    log: Path  # its output
 
 
 @contextmanager
@@ -228,7 +230,7 @@ def started(command: list[str], env: dict[str, str], probe: str, port: int) -> I
                                    stderr=subprocess.STDOUT)
     try:
         wait_until_up(f"http://127.0.0.1:{port}{probe}", process, log)
-        yield Server(port, process.pid)
+        yield Server(port, process.pid, log)
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -123,6 +123,8 @@ def test_live_events_are_matched_to_their_writes_and_written_with_memory_per_str
     assert live["kib_per_stream"] == 20.0  # 60 KiB more over 3 streams
     assert (live["p50_ms"], live["p95_ms"]) == (50.0, 250.0)  # of 20, 50, 50, 250 ms
 
+    live["redis_warnings"] = {"opening": 0, "events": 0, "ending": 62}
+    live["server_ended_seconds"] = 19.5
     paths = write_report(Report(meta={"started": "20260101T000000", "machine": "test box",
                                       "command": "python -m bench --only live", "notes": ""},
                                 cases=[], live=live), tmp_path, "20260101T000000")
@@ -132,6 +134,8 @@ def test_live_events_are_matched_to_their_writes_and_written_with_memory_per_str
     assert "4 of 5 events received (1 unexpected, 1 writes failed)" in markdown
     assert "**p95 250.0 ms**" in markdown
     assert "| target |" not in markdown  # no empty table of wrk cases
+    assert "The service ended the streams 19.5 s after the client left." in markdown
+    assert "Redis breaker opened) while ending (62×)." in markdown
 
 
 def test_the_workers_memory_is_read_from_the_children_of_the_started_process() -> None:
