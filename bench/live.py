@@ -113,12 +113,14 @@ def _status_field(status: str, name: str) -> int:
 
 
 def run_live(url: str, tokens: list[str], supervisor_pid: int, log: Path, streams: int,
-             seconds: int, writers: int) -> dict[str, Any]:
-    return uvloop.run(_run_live(url, tokens, supervisor_pid, log, streams, seconds, writers))
+             seconds: int, writers: int, wait_for_end: bool = True) -> dict[str, Any]:
+    return uvloop.run(_run_live(url, tokens, supervisor_pid, log, streams, seconds, writers,
+                                wait_for_end))
 
 
 async def _run_live(url: str, tokens: list[str], supervisor_pid: int, log: Path,
-                    streams: int, seconds: int, writers: int) -> dict[str, Any]:
+                    streams: int, seconds: int, writers: int,
+                    wait_for_end: bool) -> dict[str, Any]:
     limit = raise_open_files_limit()
     users = min(len(tokens), -(-streams // STREAMS_PER_USER))
     streams = min(streams, users * STREAMS_PER_USER)
@@ -155,12 +157,12 @@ async def _run_live(url: str, tokens: list[str], supervisor_pid: int, log: Path,
         warnings.append(redis_warnings(log))
         await _close(tasks)
         closed_at = time.monotonic()
-        ended = await _until_no_stream_is_open(writes_session, url)
-        ended_seconds = None if ended is None else round(ended - closed_at, 1)
+        ended = await _until_no_stream_is_open(writes_session, url) if wait_for_end else None
     warnings.append(redis_warnings(log))
     live = summarize(held, writes, before, after, files_before, files_after, open_seconds,
                      limit, writers, seconds, users)
-    live["server_ended_seconds"] = ended_seconds
+    if wait_for_end:
+        live["server_ended_seconds"] = None if ended is None else round(ended - closed_at, 1)
     live["redis_warnings"] = {phase: later - earlier for phase, earlier, later in zip(
         ("opening", "events", "ending"), warnings, warnings[1:], strict=False)}
     return live

@@ -132,15 +132,17 @@ def live_markdown(live: dict[str, Any]) -> str:
         f"{live.get('writes_failed', 0)} writes failed), write answered → event "
         f"p50 {_ms(live.get('p50_ms'))}, **p95 {_ms(live.get('p95_ms'))}**, "
         f"p99 {_ms(live.get('p99_ms'))}; from the write sent p95 {_ms(live.get('sent_p95_ms'))}"
-        f" (the write itself: p95 {_ms(live.get('write_p95_ms'))}). " + _ending(live)
+        f" (the write itself: p95 {_ms(live.get('write_p95_ms'))})." + _ending(live)
         + _redis_warnings(live))
 
 
 def _ending(live: dict[str, Any]) -> str:
+    if "server_ended_seconds" not in live:  # not waited for (--quick)
+        return ""
     seconds = live.get("server_ended_seconds")
     if seconds is None:
-        return "The service had not ended every stream 30 s after the client left."
-    return f"The service ended the streams {seconds} s after the client left."
+        return " The service had not ended every stream 30 s after the client left."
+    return f" The service ended the streams {seconds} s after the client left."
 
 
 def _redis_warnings(live: dict[str, Any]) -> str:

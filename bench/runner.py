@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                 live = run_live(url, [user["token"] for user in summary["users"]], server.pid,
                                 server.log,
                                 streams=args.streams, seconds=args.live_seconds,
-                                writers=args.live_writers)
+                                writers=args.live_writers,
+                                wait_for_end=not args.quick)  # up to 30 s; quick stays < 3 min
             if selected(only, "delivery"):
                 delivery = run_delivery(sink, database_url, DELIVERY_ROWS,
                                         users=summary["counts"]["users"],
