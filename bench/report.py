@@ -43,6 +43,7 @@ class Report:
     meta: dict[str, Any]
     cases: list[CaseResult]
     delivery: dict[str, Any] = field(default_factory=dict)
+    live: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_wrk(name: str, group: str, connections: int, output: str) -> CaseResult:
@@ -75,8 +76,8 @@ def add_ratios(cases: list[CaseResult]) -> None:
 
 def to_json(report: Report) -> str:
     cases = [{**asdict(case), "rps": round(case.rps, 1)} for case in report.cases]
-    return json.dumps({"meta": report.meta, "cases": cases, "delivery": report.delivery},
-                      indent=1) + "\n"
+    return json.dumps({"meta": report.meta, "cases": cases, "delivery": report.delivery,
+                       "live": report.live}, indent=1) + "\n"
 
 
 def _ratio(value: float | None) -> str:
@@ -88,11 +89,11 @@ def to_markdown(report: Report, chart_name: str | None = None) -> str:
     lines = [
         f"Run {meta.get('started', '')} on {meta.get('machine', '')}; "
         f"`{meta.get('command', '')}`; {meta.get('notes', '')}".rstrip("; "),
-        "",
-        "| target | group | conns | req/s | p50 ms | p95 ms | p99 ms | errors "
-        "| req/s vs baseline | p95 vs baseline |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    if report.cases:  # none in a run of only the delivery or live case
+        lines += ["", "| target | group | conns | req/s | p50 ms | p95 ms | p99 ms | errors "
+                      "| req/s vs baseline | p95 vs baseline |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for case in report.cases:
         lines.append(
             f"| {case.name} | {case.group} | {case.connections} | {case.rps:,.0f} "
@@ -104,9 +105,52 @@ def to_markdown(report: Report, chart_name: str | None = None) -> str:
                       f"processes into a local SMTP sink: {d.get('rows_per_second', 0):,.0f} "
                       f"rows/s, p95 commit → received {d.get('p95_ms', 0):,.0f} ms, "
                       f"{d.get('received')} received ({d.get('how', '')})."]
-    if chart_name:
+    if report.live:
+        lines += ["", live_markdown(report.live)]
+    if chart_name and report.cases:
         lines += ["", f"![throughput and p95 per endpoint]({chart_name})"]
     return "\n".join(lines) + "\n"
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f} ms"
+
+
+def live_markdown(live: dict[str, Any]) -> str:
+    """The live case in two sentences: memory per idle stream, then fan-out latency."""
+    failed = sum(live.get("failed", {}).values())
+    per_stream = live.get("kib_per_stream")
+    memory = "n/a" if per_stream is None else f"{per_stream:,.1f} KiB"
+    return (
+        f"Live: {live.get('open', 0):,} of {live.get('streams', 0):,} event streams open "
+        f"({live.get('users', 0):,} users, {live.get('workers')} workers, opened in "
+        f"{live.get('open_seconds')} s, {failed} failed): workers' RSS "
+        f"{live.get('rss_before_kib', 0) / 1024:,.1f} → {live.get('rss_after_kib', 0) / 1024:,.1f} "
+        f"MiB, **{memory} per idle stream**. Fan-out for {live.get('fan_out_seconds')} s "
+        f"({live.get('how', '')}): {live.get('received', 0):,} of {live.get('expected', 0):,} "
+        f"events received ({live.get('unexpected', 0)} unexpected, "
+        f"{live.get('writes_failed', 0)} writes failed), write answered → event "
+        f"p50 {_ms(live.get('p50_ms'))}, **p95 {_ms(live.get('p95_ms'))}**, "
+        f"p99 {_ms(live.get('p99_ms'))}; from the write sent p95 {_ms(live.get('sent_p95_ms'))}"
+        f" (the write itself: p95 {_ms(live.get('write_p95_ms'))})." + _ending(live)
+        + _redis_warnings(live))
+
+
+def _ending(live: dict[str, Any]) -> str:
+    if "server_ended_seconds" not in live:  # not waited for (--quick)
+        return ""
+    seconds = live.get("server_ended_seconds")
+    if seconds is None:
+        return " The service had not ended every stream 30 s after the client left."
+    return f" The service ended the streams {seconds} s after the client left."
+
+
+def _redis_warnings(live: dict[str, Any]) -> str:
+    warnings = {phase: count for phase, count in live.get("redis_warnings", {}).items() if count}
+    if not warnings:
+        return ""
+    return (" The service logged 'redis unavailable' (its Redis breaker opened) while "
+            + ", ".join(f"{phase} ({count}×)" for phase, count in warnings.items()) + ".")
 
 
 ROW_HEIGHT = 22

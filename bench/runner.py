@@ -1,5 +1,6 @@
 """The benchmark: bare baselines, then every hot endpoint of ``run.py serve`` alone, the mixed
-workload and the delivery case, all in one run with the same process count.
+workload, the live case (thousands of open event streams, bench/live.py) and the delivery case,
+all in one run with the same process count.
 
 ``python -m bench --quick`` (under 3 minutes: scale 0.1, 5 s per case, 64 connections) or
 ``python -m bench`` (scale 1, 15 s per case, 64 and 16 connections). The service runs with
@@ -23,10 +24,12 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.delivery import Sink, run_delivery
+from bench.live import raise_open_files_limit, run_live
 from bench.prepare import ROOT, ensure_database, ensure_seeded, ensure_wrk, write_pool_lua
 from bench.report import CaseResult, Report, parse_wrk, to_markdown, write_report
 
@@ -43,6 +46,8 @@ CASES = (("notifications_unread", "cached"), ("messages_unread", "cached"), ("me
 LOGIN_CONNECTIONS = 16
 UNLIMITED = "100000000/60"
 DELIVERY_ROWS = 10_000
+LIVE_STREAMS = 5_000
+LIVE_WRITERS = 100  # users whose write sends their streams an event, each second
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -59,11 +64,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--database", default="hireme_bench", help="database to seed and use")
     parser.add_argument("--only", default="",
                         help="comma-separated cases to run (default: all): wrk case names "
-                             "(the baselines run with them), 'baselines', 'delivery', 'login'")
+                             "(the baselines run with them), 'baselines', 'delivery', 'live', "
+                             "'login'")
+    parser.add_argument("--streams", type=int, default=LIVE_STREAMS,
+                        help=f"open event streams in the live case (default {LIVE_STREAMS:,})")
+    parser.add_argument("--live-writers", type=int, default=LIVE_WRITERS,
+                        help="users whose write sends each of their streams an event, every "
+                             f"second of the live case (default {LIVE_WRITERS})")
+    parser.add_argument("--live-seconds", type=int,
+                        help="seconds of events in the live case (default 25, quick 10)")
     parser.add_argument("--note", default="", help="a remark stored with the results")
     args = parser.parse_args(argv)
     args.scale = args.scale or (0.1 if args.quick else 1.0)
     args.duration = args.duration or (5 if args.quick else 15)
+    args.live_seconds = args.live_seconds or (10 if args.quick else 25)
     args.connections = [int(c) for c in (args.connections or
                                          ("64" if args.quick else "64,16")).split(",")]
     return args
@@ -71,6 +85,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Before any server starts (they inherit it): the live case holds a socket per stream.
+    raise_open_files_limit()
     wrk = ensure_wrk()
     admin_url = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -85,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     only = set(filter(None, args.only.split(",")))
     cases: list[CaseResult] = []
     delivery: dict[str, Any] = {}
+    live: dict[str, Any] = {}
     sink = Sink()
     smtp_port = sink.start()
     try:
@@ -98,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                                              f"http://127.0.0.1:{port}{path}",
                                              LUA / "plain.lua"))
         env = service_env(base_env, database_url, redis_url, args.workers, smtp_port, stamp)
-        with service(env) as port:
-            url = f"http://127.0.0.1:{port}"
+        with service(env) as server:
+            url = f"http://127.0.0.1:{server.port}"
             if wrk_cases:
                 run_wrk(wrk, "warm-up", "mixed", 64, 3, url, LUA / "hireme.lua", pool_lua,
                         "mixed")
@@ -107,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
                 for conns in args.connections:
                     cases.append(run_wrk(wrk, name, group, conns, args.duration, url,
                                          LUA / "hireme.lua", pool_lua, name))
+            # Before the delivery case: the emails it leaves unsent (quick) would keep the
+            # workers busy while the streams are measured.
+            if selected(only, "live"):
+                live = run_live(url, [user["token"] for user in summary["users"]], server.pid,
+                                server.log,
+                                streams=args.streams, seconds=args.live_seconds,
+                                writers=args.live_writers,
+                                wait_for_end=not args.quick)  # up to 30 s; quick stays < 3 min
             if selected(only, "delivery"):
                 delivery = run_delivery(sink, database_url, DELIVERY_ROWS,
                                         users=summary["counts"]["users"],
@@ -117,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                                      url, LUA / "hireme.lua", pool_lua, "login"))
     finally:
         sink.stop()
-    report = Report(meta=meta, cases=cases, delivery=delivery)
+    report = Report(meta=meta, cases=cases, delivery=delivery, live=live)
     paths = write_report(report, RESULTS, stamp)
     print(to_markdown(report))
     print(f"written: {', '.join(str(path.relative_to(ROOT)) for path in paths.values())}")
@@ -144,7 +169,12 @@ def machine_meta(args: argparse.Namespace, summary: dict[str, Any],
     if args.note:
         notes.append(args.note)
     command = "python -m bench" + (" --quick" if args.quick else "") + (
-        f" --only {args.only}" if args.only else "")
+        f" --scale {args.scale:g}" if args.scale != (0.1 if args.quick else 1.0) else "") + (
+        f" --only {args.only}" if args.only else "") + (
+        f" --streams {args.streams}" if args.streams != LIVE_STREAMS else "") + (
+        f" --live-seconds {args.live_seconds}" if args.live_seconds != (10 if args.quick else 25)
+        else "") + (f" --live-writers {args.live_writers}"
+                    if args.live_writers != LIVE_WRITERS else "")
     return {"started": stamp, "machine": f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} "
                                          f"{platform.release()}",
             "load_average": load, "command": command, "notes": "; ".join(notes),
@@ -185,8 +215,15 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None
     raise SystemExit(f"server did not answer {url}")
 
 
+@dataclass(frozen=True)
+class Server:
+    port: int
+    pid: int  # the started process (run.py serve: the supervisor of the workers)
+    log: Path  # its output
+
+
 @contextmanager
-def started(command: list[str], env: dict[str, str], probe: str, port: int) -> Iterator[int]:
+def started(command: list[str], env: dict[str, str], probe: str, port: int) -> Iterator[Server]:
     log = Path(tempfile.mkstemp(prefix="hireme-bench-", suffix=".log")[1])
     with log.open("wb") as output:
         process = subprocess.Popen(command, env=env,  # noqa: S603
@@ -194,7 +231,7 @@ def started(command: list[str], env: dict[str, str], probe: str, port: int) -> I
                                    stderr=subprocess.STDOUT)
     try:
         wait_until_up(f"http://127.0.0.1:{port}{probe}", process, log)
-        yield port
+        yield Server(port, process.pid, log)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -210,7 +247,7 @@ def baselines(workers: int, database_url: str, redis_url: str) -> Iterator[int]:
     command = [sys.executable, "-m", "bench.baselines", "--port", str(port), "--workers",
                str(workers), "--database-url", database_url, "--redis-url", redis_url]
     with started(command, dict(os.environ), "/hello", port) as bound:
-        yield bound
+        yield bound.port
 
 
 def service_env(base: dict[str, str], database_url: str, redis_url: str, workers: int,
@@ -223,7 +260,7 @@ def service_env(base: dict[str, str], database_url: str, redis_url: str, workers
 
 
 @contextmanager
-def service(env: dict[str, str]) -> Iterator[int]:
+def service(env: dict[str, str]) -> Iterator[Server]:
     port = int(env["PORT"])
     with started([sys.executable, str(ROOT / "run.py"), "serve"], env, "/health", port) as bound:
         yield bound

@@ -43,6 +43,12 @@ POLL_SECONDS = 1.0  # while the subscription is down
 # items; it reconnects with Last-Event-ID and loses nothing.
 INBOX_LIMIT = 1000
 KEEPALIVE = b": keepalive\n\n"
+# Each stream claims and releases its slot with a Redis command of its own. When thousands of
+# streams end at once (a keep-alive round finding their clients gone, a shutdown) those
+# commands wait their turn here: all at once they overran the Redis pool (100 connections),
+# whose "Too many connections" opened the cache's breaker for the whole process (issue 14's
+# live benchmark: 2,500 streams ending per worker).
+SLOT_COMMANDS_AT_ONCE = 32
 REVOKED = b"event: revoked\ndata: {}\n\n"
 Rendered = tuple[int, bytes]  # an event's id and its lines
 
@@ -113,6 +119,7 @@ class Streams:
         self.by_id: dict[str, Stream] = {}
         self.subscribed = False
         self.stats = LiveStats()
+        self.slot_commands = asyncio.Semaphore(SLOT_COMMANDS_AT_ONCE)
 
     def open(self, user_id: int, token_hash: bytes) -> Stream:
         """Register before the replay: what is published meanwhile waits in the inbox."""

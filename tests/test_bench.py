@@ -7,11 +7,15 @@ formatter from reaching a benchmark run.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from bench.live import OpenStream, Write, rss_kib, summarize, worker_pids
 from bench.report import Report, parse_wrk, write_report
 
 
@@ -95,3 +99,50 @@ def test_each_connection_count_is_held_against_its_own_baseline(tmp_path: Path) 
     ratios = {case.connections: case.rps_ratio for case in cases if case.name == "me"}
     assert ratios[64] == pytest.approx(0.5)
     assert ratios[16] == pytest.approx(0.25)
+
+
+def test_live_events_are_matched_to_their_writes_and_written_with_memory_per_stream(
+        tmp_path: Path) -> None:
+    """Each stream's n-th event after its first belongs to its user's n-th successful write; a
+    missed event counts as expected but not received, one without a write as unexpected."""
+    first, second, other = OpenStream(user=0), OpenStream(user=0), OpenStream(user=1)
+    first.arrivals = [10.12, 11.30]
+    second.arrivals = [10.15]  # missed the second write's event
+    other.arrivals = [10.25, 12.0]  # the second follows a write that failed
+    writes = [Write(0, sent=10.0, answered=10.10, status=204),
+              Write(1, sent=10.0, answered=10.20, status=204),
+              Write(0, sent=11.0, answered=11.05, status=204),
+              Write(1, sent=11.0, answered=11.40, status=500)]
+    live = summarize([first, second, other], writes, before={7: 1000, 8: 1000},
+                     after={7: 1040, 8: 1020}, files_before={7: 10, 8: 10},
+                     files_after={7: 12, 8: 11}, open_seconds=0.5, limit=20000, writers=2,
+                     seconds=2, users=2)
+
+    assert (live["expected"], live["received"], live["unexpected"]) == (5, 4, 1)
+    assert live["writes_failed"] == 1
+    assert live["kib_per_stream"] == 20.0  # 60 KiB more over 3 streams
+    assert (live["p50_ms"], live["p95_ms"]) == (50.0, 250.0)  # of 20, 50, 50, 250 ms
+
+    live["redis_warnings"] = {"opening": 0, "events": 0, "ending": 62}
+    live["server_ended_seconds"] = 19.5
+    paths = write_report(Report(meta={"started": "20260101T000000", "machine": "test box",
+                                      "command": "python -m bench --only live", "notes": ""},
+                                cases=[], live=live), tmp_path, "20260101T000000")
+    assert json.loads(paths["json"].read_text())["live"]["received"] == 4
+    markdown = paths["md"].read_text()
+    assert "**20.0 KiB per idle stream**" in markdown
+    assert "4 of 5 events received (1 unexpected, 1 writes failed)" in markdown
+    assert "**p95 250.0 ms**" in markdown
+    assert "| target |" not in markdown  # no empty table of wrk cases
+    assert "The service ended the streams 19.5 s after the client left." in markdown
+    assert "Redis breaker opened) while ending (62×)." in markdown
+
+
+def test_the_workers_memory_is_read_from_the_children_of_the_started_process() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in worker_pids(os.getpid())
+        assert rss_kib(child.pid) > 1000  # a Python process holds megabytes
+    finally:
+        child.kill()
+        child.wait()

@@ -89,7 +89,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         return response
     finally:
         streams.forget(stream)
-        await release_stream_slot(request.app[STORES].cache, stream.user_id, stream.id)
+        async with streams.slot_commands:
+            await release_stream_slot(request.app[STORES].cache, stream.user_id, stream.id)
 
 
 async def _stream_principal(request: web.Request, ticket: str | None) -> Principal:
@@ -108,8 +109,9 @@ async def _claim_slot(request: web.Request, stream: Stream) -> None:
     """Count the stream against the user's limit in every process; the oldest beyond it
     are closed by their processes (this one's too, through the channel)."""
     with contextlib.suppress(CacheUnavailable):  # then Streams.open limits per process
-        await claim_stream_slot(request.app[STORES].cache, stream.user_id, stream.id,
-                                MAX_STREAMS_PER_USER)
+        async with request.app[STREAMS].slot_commands:
+            await claim_stream_slot(request.app[STORES].cache, stream.user_id, stream.id,
+                                    MAX_STREAMS_PER_USER)
 
 
 def _last_event_id(value: str | None) -> int | None:
