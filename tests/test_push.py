@@ -185,8 +185,9 @@ async def test_other_refusals_are_dead_but_keep_the_subscription(
 
 
 async def test_a_hanging_push_service_times_out_into_a_retry(
-        sender: PushSender, push_service: PushService) -> None:
+        settings: Settings, session: aiohttp.ClientSession, push_service: PushService) -> None:
     push_service.hang_seconds = 5
+    sender = PushSender(settings, session, timeout=0.5)
     started = time.monotonic()
 
     outcome = await send(sender, push_service.new_subscription())
