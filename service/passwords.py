@@ -12,6 +12,9 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from sql import users
+from sql.db import Cursor
+
 _hasher = PasswordHasher()  # RFC 9106 low-memory profile: above OWASP's minimum
 
 
@@ -32,6 +35,13 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 
 def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
+
+
+async def upgrade_hash_txn(cur: Cursor, user_id: int, password_hash: str, password: str) -> None:
+    """At a successful sign-in (the only time the password is known): store a hash made with
+    today's parameters if ``password_hash`` was made with older, weaker ones."""
+    if needs_rehash(password_hash):
+        await users.update_password_txn(cur, user_id, await hash_password(password))
 
 
 _dummy_hash_value: str | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sql.db import Database, Row
+from sql.db import Cursor, Database, Row
 
 # A session lasts a working day; signing in again starts a new one.
 SESSION_LIFETIME = "12 hours"
@@ -24,8 +24,8 @@ INSERT_SESSION = f"""
 """
 
 
-async def insert_admin_session(db: Database, token_hash: bytes, user_id: int) -> None:
-    await db.execute(INSERT_SESSION, {"token_hash": token_hash, "user_id": user_id})
+async def insert_admin_session_txn(cur: Cursor, token_hash: bytes, user_id: int) -> None:
+    await cur.execute(INSERT_SESSION, {"token_hash": token_hash, "user_id": user_id})
 
 
 # is_admin and suspension are read on every request, so revoking either ends the session.

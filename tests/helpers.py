@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from argon2 import PasswordHasher
 
 from sql.db import Database
 from tasks.webpush_keys import new_vapid_keys
@@ -140,3 +141,18 @@ async def subscribe(client: Client, push_service: PushService, user: Account) ->
                                  headers=user.headers)
     assert response.status == 201, await response.text()
     return subscription
+
+
+async def store_weak_password_hash(db: Database, user_id: int, password: str) -> str:
+    """Give the account an argon2 hash made with older, weaker parameters, as a database
+    carried over from an earlier release would hold; the hash stored."""
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(password)
+    await db.execute("UPDATE users SET password_hash = %(hash)s WHERE id = %(id)s",
+                     {"hash": weak, "id": user_id})
+    return weak
+
+
+async def password_hash_of(db: Database, user_id: int) -> str:
+    value: str = await db.fetch_value("SELECT password_hash FROM users WHERE id = %(id)s",
+                                      {"id": user_id})
+    return value

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
+from service.passwords import needs_rehash
 from sql.db import Database
 from tests.admin_client import Client, csrf_of, make_admin, post_form, sign_in
-from tests.conftest import API, Account, register
+from tests.conftest import API, PASSWORD, Account, register
+from tests.helpers import password_hash_of, store_weak_password_hash
 from tests.processes import RUN_PY, environment
 from tests.smtp_sink import SmtpSink
 
@@ -63,6 +65,18 @@ async def test_sign_in_sets_a_hardened_session_cookie(client: Client, admin: Acc
     cookie = answer.cookies["hireme_admin"]
     assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["path"] == "/admin"
     assert not cookie["secure"]  # plain http here; see the next test for TLS
+
+
+async def test_sign_in_upgrades_a_hash_made_with_weaker_parameters(
+        client: Client, admin: Account, db: Database) -> None:
+    weak = await store_weak_password_hash(db, admin.id, PASSWORD)
+    form = await client.get("/admin/login")
+    answer = await client.post("/admin/login", data={
+        "email": admin.email, "password": PASSWORD,
+        "csrf_token": csrf_of(await form.text())}, allow_redirects=False)
+    assert answer.status == 303
+    upgraded = await password_hash_of(db, admin.id)
+    assert upgraded != weak and not needs_rehash(upgraded)
 
 
 async def test_the_cookie_is_secure_behind_tls(client: Client, admin: Account) -> None:

@@ -7,8 +7,10 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from service.config import RateLimit
+from service.passwords import needs_rehash
 from sql.db import Database
 from tests.conftest import API, PASSWORD, Account, ClientFactory, register
+from tests.helpers import password_hash_of, store_weak_password_hash
 
 REGISTER = f"{API}/auth/register"
 LOGIN = f"{API}/auth/login"
@@ -94,6 +96,18 @@ async def test_login_with_right_and_wrong_password(client: TestClient[Any, Any],
                                              "password": "wrong password"})
     assert wrong.status == unknown.status == 401
     assert await wrong.json() == await unknown.json()
+
+
+async def test_login_upgrades_a_hash_made_with_weaker_parameters(
+        client: TestClient[Any, Any], user: Account, db: Database):
+    weak = await store_weak_password_hash(db, user.id, PASSWORD)
+    assert needs_rehash(weak)
+    login = await client.post(f"{API}/auth/login", json={"email": user.email, "password": PASSWORD})
+    assert login.status == 200
+    upgraded = await password_hash_of(db, user.id)
+    assert upgraded != weak and not needs_rehash(upgraded)
+    again = await client.post(f"{API}/auth/login", json={"email": user.email, "password": PASSWORD})
+    assert again.status == 200
 
 
 async def test_logout_revokes_the_token_at_once(client: TestClient[Any, Any], user: Account):

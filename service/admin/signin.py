@@ -24,9 +24,10 @@ from service.admin.security import (
 )
 from service.appkeys import STORES
 from service.limits import enforce_auth_limit
-from service.passwords import verify_password
+from service.passwords import upgrade_hash_txn, verify_password
 from service.tokens import hash_token
-from sql.admin_sessions import delete_admin_session, get_staff_login, insert_admin_session
+from sql.admin_sessions import delete_admin_session, get_staff_login, insert_admin_session_txn
+from tasks.work import unit_of_work
 
 WRONG = "Wrong email or password, or this account is not staff."
 MAX_FIELD = 254
@@ -64,7 +65,9 @@ async def signin(request: web.Request) -> web.Response:
             or user is None or not user["is_admin"] or user["suspended_at"] is not None):
         return _form(request, error=WRONG, email=email, status=401)
     token, token_hash = new_session_token()
-    await insert_admin_session(db, token_hash, user["id"])
+    async with unit_of_work(request.app[STORES], "admin_signin") as work:
+        await insert_admin_session_txn(work.cur, token_hash, user["id"])
+        await upgrade_hash_txn(work.cur, user["id"], user["password_hash"], password)
     response = redirect("/admin/")
     set_cookie(request, response, SESSION_COOKIE, token, SESSION_MAX_AGE)
     forget_cookie(response, SIGNIN_COOKIE)

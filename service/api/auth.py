@@ -20,7 +20,7 @@ from service.authn import authenticate
 from service.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
 from service.freshness import WROTE_AS
 from service.limits import enforce_auth_limit
-from service.passwords import hash_password, needs_rehash, verify_password
+from service.passwords import hash_password, upgrade_hash_txn, verify_password
 from service.responses import from_row, json_answer, no_content, read_body
 from service.tokens import new_auth_token, new_token
 from sql import tokens, users
@@ -76,9 +76,7 @@ async def login(request: web.Request) -> web.Response:
     token, token_hash = new_auth_token(user["id"])
     async with unit_of_work(request.app[STORES], "login") as work:
         await tokens.insert_auth_token_txn(work.cur, token_hash, user["id"])
-        if needs_rehash(user["password_hash"]):
-            await users.update_password_txn(work.cur, user["id"],
-                                            await hash_password(body.password))
+        await upgrade_hash_txn(work.cur, user["id"], user["password_hash"], body.password)
     user["followed_by_me"] = False
     return json_answer(AuthAnswer(user=from_row(user, OwnUser), token=token))
 
