@@ -82,6 +82,9 @@ class Stream:
     ready: bool = False  # the first replay is done: the poll may take over from here
     opened: float = field(default_factory=time.monotonic)
     task: asyncio.Task[Any] | None = field(default_factory=asyncio.current_task)
+    # The client's connection, once the answer has started: aiohttp does not cancel a
+    # handler whose client left, so the maintenance loop looks here (``end_gone``).
+    transport: asyncio.BaseTransport | None = None
 
     def put(self, item: Item) -> None:
         if self.inbox.qsize() >= INBOX_LIMIT and self.task is not None:
@@ -195,15 +198,25 @@ class Streams:
             return
         self.revoke({stream.token_hash for stream in ready} - live)
 
+    def end_gone(self) -> None:
+        """End the streams whose clients have gone, rather than at their next write (the
+        keep-alive): their memory and their slot in the user's limit come back at once."""
+        for stream in list(self.by_id.values()):
+            if stream.transport is not None and stream.transport.is_closing():
+                stream.transport = None  # one Close is enough
+                stream.put(Close())
+
     async def maintain(self) -> None:
         """The one loop: keep-alives, slot renewal and the token check every
         KEEPALIVE_SECONDS; a poll every POLL_SECONDS while the subscription is down; and
-        every POLL_SECONDS, this process's events that Redis could not take, once it can."""
+        every POLL_SECONDS, the streams whose clients went away and this process's events
+        that Redis could not take, once it can."""
         loop = asyncio.get_running_loop()
         last_keepalive = loop.time()
         while True:
             await asyncio.sleep(POLL_SECONDS)
             try:
+                self.end_gone()
                 await publish_backlog(self.cache)
                 if loop.time() - last_keepalive >= KEEPALIVE_SECONDS:
                     last_keepalive = loop.time()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -278,3 +279,28 @@ async def test_an_admins_suspension_on_another_server_ends_the_users_streams_wit
             for client in (on_a, on_b):
                 again = await client.get(f"{API}/events", headers=suspended.headers)
                 assert again.status == 401
+
+
+async def open_streams(client: aiohttp.ClientSession) -> float:
+    """The server's ``hireme_live_streams`` gauge, from /metrics (loopback may read it)."""
+    text = await (await client.get("/metrics")).text()
+    [value] = [line.split()[-1] for line in text.splitlines()
+               if line.startswith("hireme_live_streams ")]
+    return float(value)
+
+
+async def test_a_stream_whose_client_went_away_ends_in_seconds_not_at_the_keepalive(
+        serve: Serve) -> None:
+    """aiohttp does not cancel the handler of a client that left, and the stream's next write
+    (the keep-alive) is 20 s away: the maintenance loop sees the closed connection instead."""
+    async with asyncio.timeout(TEST_SECONDS):
+        (a,) = await serve(a=1)
+        async with session(a) as on_a:
+            user = await register(on_a)  # type: ignore[arg-type]
+            async with stream(on_a, user.headers) as events:
+                await events.next()
+                assert await open_streams(on_a) == 1
+            left = time.monotonic()
+            while await open_streams(on_a) != 0:
+                assert time.monotonic() - left < 5, "the gone client's stream is still open"
+                await asyncio.sleep(0.1)

@@ -73,6 +73,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         await _claim_slot(request, stream)
         response = web.StreamResponse(headers=STREAM_HEADERS)
         await response.prepare(request)
+        stream.transport = request.transport
         request[DEADLINE].reschedule(None)  # a stream runs until one side ends it
         resume_after = _last_event_id(request.headers.get("Last-Event-ID", query.last_event_id))
         try:
