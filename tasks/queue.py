@@ -249,6 +249,9 @@ class OutboxQueue:
         last_prune = 0.0
         loop = asyncio.get_running_loop()
         while True:
+            # Cleared before the claim, not after it: a nudge (sweep_soon) that arrives while
+            # the claim runs then makes the wait below return at once instead of being lost.
+            self._sweep_now.clear()
             try:
                 more = await self._claim_due()
                 if loop.time() - last_prune > PRUNE_EVERY_SECONDS:
@@ -261,7 +264,6 @@ class OutboxQueue:
                 await self._wait_for_room()
                 continue
             self.stats.idle_sweeps += 1
-            self._sweep_now.clear()
             jittered = self.config.sweep_seconds * random.uniform(0.8, 1.2)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._sweep_now.wait(), jittered)
