@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 from typing import Any
 
-import psycopg2
 import pytest
 from aiohttp.test_utils import TestClient
 
 from service.appkeys import SETTINGS, STORES
 from sql import alerts
 from sql.db import Database
-from sql.migrate import apply_migrations
 from tasks.alerts import AlertScheduler, run_due_alerts
 from tests.conftest import API, Account, ClientFactory, register
-from tests.explain import scans
-from tests.servers import create_database, drop_database
+from tests.explain import scans, seeded_database
 from tests.smtp_sink import SmtpSink
 
 ALERT = {"q": "python", "frequency": "daily"}
@@ -510,14 +506,7 @@ WINDOWS = {
 
 @pytest.fixture(scope="session")
 def alerts_seeded(postgres_admin_url: str) -> Iterator[str]:
-    name = f"hireme_explain_alerts_{uuid.uuid4().hex[:8]}"
-    url = create_database(postgres_admin_url, name)
-    asyncio.run(apply_migrations(url))
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(EXPLAIN_SEED)
-    conn.close()
-    yield url
-    drop_database(postgres_admin_url, name)
+    yield from seeded_database(postgres_admin_url, "alerts", EXPLAIN_SEED)
 
 
 def test_the_due_scan_uses_the_next_run_index(alerts_seeded: str):
