@@ -173,16 +173,24 @@ class Cache:
             self.misses += 1
 
 
+def node_url(url: str) -> tuple[str, bool]:
+    """``url`` with a ``+cluster`` scheme made plain (the node it names), and whether it
+    named a cluster."""
+    scheme, separator, rest = url.partition("://")
+    if separator and scheme in CLUSTER_SCHEMES:
+        return f"{CLUSTER_SCHEMES[scheme]}://{rest}", True
+    return url, False
+
+
 def connect(url: str, **options: Any) -> redis.Redis:
     """A client for ``url``: one Redis, or a cluster for the ``+cluster`` schemes.
 
     The cluster client offers the same command, pipeline and script API, so callers type it
     as ``redis.Redis``."""
-    scheme, separator, rest = url.partition("://")
-    if separator and scheme in CLUSTER_SCHEMES:
-        cluster = RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}", **options)
-        return cast(redis.Redis, cluster)
-    return redis.Redis.from_url(url, **options)
+    plain, cluster = node_url(url)
+    if cluster:
+        return cast(redis.Redis, RedisCluster.from_url(plain, **options))
+    return redis.Redis.from_url(plain, **options)
 
 
 def connect_subscriber(url: str, **options: Any) -> redis.Redis:
@@ -191,10 +199,7 @@ def connect_subscriber(url: str, **options: Any) -> redis.Redis:
     A cluster broadcasts every classic PUBLISH to all its nodes, so a subscriber on the node
     the URL names hears the whole channel. If that node is down the subscription retries it
     and live streams poll PostgreSQL meanwhile (see cache/live.py)."""
-    scheme, separator, rest = url.partition("://")
-    if separator and scheme in CLUSTER_SCHEMES:
-        url = f"{CLUSTER_SCHEMES[scheme]}://{rest}"
-    return redis.Redis.from_url(url, **options)
+    return redis.Redis.from_url(node_url(url)[0], **options)
 
 
 def is_cluster(client: redis.Redis) -> bool:
