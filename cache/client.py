@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as redis
@@ -204,6 +204,14 @@ def connect_subscriber(url: str, **options: Any) -> redis.Redis:
 
 def is_cluster(client: redis.Redis) -> bool:
     return isinstance(client, RedisCluster)
+
+
+async def get_many(client: redis.Redis, keys: Sequence[str]) -> list[str | None]:
+    """The values of ``keys`` in one round trip and one command: MGET (per slot on a cluster,
+    those sent together). A pipeline of GETs costs redis-py several times the Python work."""
+    if is_cluster(client):
+        return await client.mget_nonatomic(keys)  # type: ignore[no-any-return, attr-defined]
+    return await client.mget(keys)  # type: ignore[return-value]  # decode_responses
 
 
 def pipeline(client: redis.Redis) -> Any:

@@ -66,10 +66,19 @@ class Keys:
         return VersionedKey(value=base, generation=f"{base}:gen")
 
     def job_page(self, category: str | None) -> VersionedKey:
-        """Page 1 of open jobs (optionally of one category); one generation for all lists."""
+        """Page 1 of open jobs (optionally of one category); one generation for all lists,
+        so one bump (cache/versioned.py) makes every page a miss."""
         name = "*" if category is None else category
         return VersionedKey(value=f"{self.prefix}{{jobs}}:page1:{name}",
                             generation=f"{self.prefix}{{jobs}}:lists:gen")
+
+    def job_flags(self, user_id: int, category: str | None) -> VersionedKey:
+        """What the user saved and follows among page 1's jobs and employers (of one
+        category); one generation for all of the user's pages, bumped by their saves and
+        follows."""
+        name = "*" if category is None else category
+        base = f"{self.prefix}{_user(user_id)}:jobflags"
+        return VersionedKey(value=f"{base}:{name}", generation=f"{base}:gen")
 
     def job(self, job_id: int) -> VersionedKey:
         base = f"{self.prefix}{{j:{job_id}}}:job"

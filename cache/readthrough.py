@@ -17,9 +17,9 @@ import msgspec
 import redis.asyncio as redis
 
 from cache.client import Cache
-from cache.epoch import split_version, stamp
+from cache.epoch import split_version
 from cache.keys import VersionedKey
-from cache.versioned import FILL_IF_CURRENT, Cached, read_versioned
+from cache.versioned import FILL_IF_CURRENT, Cached, read_versioned, stored
 
 _encoder = msgspec.json.Encoder()
 
@@ -37,17 +37,21 @@ Loader = Callable[[], Awaitable[Sequence[Any]]]
 
 
 async def read_through(cache: Cache, values: Sequence[CachedValue], load: Loader,
-                       prefetched: Sequence[Cached] | None = None) -> list[Any]:
-    """Every value, typed: from Redis when all are there, else ``load()`` (which answers all
-    of them, in order) and a fill of the missing ones, refused if a write moved on since."""
+                       prefetched: Sequence[Cached] | None = None,
+                       usable: Callable[[list[Any]], bool] | None = None) -> list[Any]:
+    """Every value, typed: from Redis when all are there (and ``usable`` says they still
+    serve, e.g. no cached job has expired since), else ``load()`` (which answers all of them,
+    in order) and a fill, refused if a write moved on since."""
     cached = prefetched if prefetched is not None else await read_versioned(
         cache, [value.key for value in values])
     if cached is not None and all(entry.value is not None for entry in cached):
         try:
-            return [msgspec.json.decode(entry.value or "", type=value.type)
+            hits = [msgspec.json.decode(entry.value or "", type=value.type)
                     for entry, value in zip(cached, values, strict=True)]
         except msgspec.DecodeError:
-            pass  # a value of an older shape: load and refill it like a miss
+            hits = None  # a value of an older shape: load and refill it like a miss
+        if hits is not None and (usable is None or usable(hits)):
+            return hits
     loaded = list(await load())
     if cached is not None:
         await _fill(cache, values, cached, loaded)
@@ -60,10 +64,9 @@ async def _fill(cache: Cache, values: Sequence[CachedValue], cached: Sequence[Ca
     async def fill(client: redis.Redis) -> None:
         pipe = client.pipeline(transaction=False)
         for value, entry, data in zip(values, cached, loaded, strict=True):
-            epoch, generation = split_version(entry.generation)
-            stored = stamp(epoch, _encoder.encode(data).decode())
+            payload = stored(entry.version, _encoder.encode(data).decode())
             pipe.eval(FILL_IF_CURRENT, 2, value.key.value, value.key.generation,
-                      generation, stored, value.ttl)
+                      split_version(entry.version)[1], payload, value.ttl)
         await pipe.execute()
 
     await cache.run_or(fill, None)

@@ -17,11 +17,11 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from cache.client import Cache, CacheUnavailable, pipeline
-from cache.epoch import stamp, unstamp, version_of
+from cache.client import Cache, CacheUnavailable, get_many, pipeline
+from cache.epoch import stamp, unstamp
 from cache.keys import TOKEN_TTL_SECONDS, VersionedKey
 from cache.live import publish_revoked
-from cache.versioned import Cached
+from cache.versioned import Cached, cached_entries
 
 REVOKED = "revoked"
 # Longer than any request can run, so a slow reader's fill always meets the tombstone.
@@ -62,31 +62,19 @@ async def read_token_with(cache: Cache, token_hash_hex: str, keys: Sequence[Vers
     """The token's cached principal and, in the same round trip, the versioned ``keys`` the
     request will read (for the user the token names: see ``service.tokens.user_hint``) and
     whether the recent-write ``marker`` is set; the entries are None when Redis is
-    unavailable. A plain pipeline: nothing here needs MULTI."""
-    token_key = cache.keys.token(token_hash_hex)
-
-    async def read(client: redis.Redis) -> list[str | None]:
-        pipe = client.pipeline(transaction=False)
-        pipe.get(token_key)
-        pipe.get(cache.keys.epoch())
-        for key in keys:
-            pipe.get(key.value)
-            pipe.get(key.generation)
-        if marker:
-            pipe.exists(marker)
-        result: list[str | None] = await pipe.execute()
-        return result
-
-    raw = await cache.run_or(read, None)
+    unavailable. One MGET: nothing here needs MULTI."""
+    names = [cache.keys.token(token_hash_hex), cache.keys.epoch()]
+    for key in keys:
+        names += [key.value, key.generation]
+    if marker:
+        names.append(marker)
+    raw = await cache.run_or(lambda client: get_many(client, names), None)
     if raw is None:
         cache.count(hit=False)
         return CachedToken(), None
-    wrote = bool(raw.pop()) if marker else None
+    wrote = raw.pop() is not None if marker else None
     value, epoch = raw[0], raw[1] or ""
-    entries = [Cached(unstamp(raw[i], epoch), version_of(epoch, raw[i + 1] or ""))
-               for i in range(2, len(raw), 2)]
-    for entry in entries:
-        cache.count(hit=entry.value is not None)
+    entries = cached_entries(cache, epoch, raw[2:])
     if value == REVOKED:
         cache.count(hit=True)
         return CachedToken(revoked=True, epoch=epoch, wrote_recently=wrote), entries

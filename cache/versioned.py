@@ -5,10 +5,13 @@ if the generation is unchanged (atomically, in a Lua script). A writer, after co
 the generation and deletes the value in one round trip. A fill racing an invalidation is
 therefore refused instead of putting the old value back.
 
-Values are also stamped with the cache epoch they were filled under (cache/epoch.py), read in
-the same round trip: an invalidation Redis missed is made good by an epoch bump, after which
-older values are misses, and so are fills made by readers that saw the old epoch. Readers
-get both as one opaque ``version`` string to fill with.
+Values are stamped with the version they were filled under: the cache epoch (cache/epoch.py)
+and the generation, both read in the same round trip as the value. An invalidation Redis
+missed is made good by an epoch bump, after which older values are misses, and so are fills
+made by readers that saw the old epoch. Because the generation is in the stamp too, several
+values may share one generation (every cached jobs page, a user's job flags per category):
+one bump makes all of them misses without naming them. Readers get epoch and generation as
+one opaque ``version`` string to fill with.
 """
 
 from __future__ import annotations
@@ -18,15 +21,15 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis
 
-from cache.client import Cache, CacheUnavailable, pipeline
-from cache.epoch import split_version, stamp, unstamp, version_of
+from cache.client import Cache, CacheUnavailable, get_many, pipeline
+from cache.epoch import SEPARATOR, version_of
 from cache.keys import VersionedKey
 
 GENERATION_TTL_SECONDS = 86_400  # outlives every value it guards
 
 # KEYS: value, generation (one hash slot, cache/keys.py). ARGV: generation the reader saw,
-# value, ttl. The value carries the epoch the reader saw (stamped, or inside it for job pages),
-# so a fill racing an epoch bump stores a copy readers take for a miss.
+# value, ttl. The value carries the version the reader saw (``stored``), so a fill racing an
+# epoch bump stores a copy readers take for a miss.
 FILL_IF_CURRENT = """
 if (redis.call('GET', KEYS[2]) or '') ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
@@ -36,48 +39,39 @@ return 1
 
 @dataclass(frozen=True)
 class Cached:
-    value: str | None  # None: a miss (absent, or filled under an older epoch)
-    generation: str  # the version to fill with: epoch and generation as read
+    value: str | None  # None: a miss (absent, or filled under an older version)
+    version: str  # the version to fill with: epoch and generation as read
 
 
 async def read_versioned(cache: Cache, keys: Sequence[VersionedKey]) -> list[Cached] | None:
     """Values and versions for ``keys`` in one round trip; None when Redis is down."""
 
-    async def read(client: redis.Redis) -> list[str | None]:
-        pipe = pipeline(client)
-        pipe.get(cache.keys.epoch())
-        for key in keys:
-            pipe.get(key.value)
-            pipe.get(key.generation)
-        result: list[str | None] = await pipe.execute()
-        return result
-
-    raw = await cache.run_or(read, None)
+    names = [cache.keys.epoch()]
+    for key in keys:
+        names += [key.value, key.generation]
+    raw = await cache.run_or(lambda client: get_many(client, names), None)
     if raw is None:
         return None
-    epoch = raw[0] or ""
-    entries = [Cached(unstamp(raw[i], epoch), version_of(epoch, raw[i + 1] or ""))
-               for i in range(1, len(raw), 2)]
-    for entry in entries:
-        cache.count(hit=entry.value is not None)
+    return cached_entries(cache, raw[0] or "", raw[1:])
+
+
+def cached_entries(cache: Cache, epoch: str, raw: Sequence[str | None]) -> list[Cached]:
+    """(value, generation) pairs as read → entries, each a hit only when stored under the
+    version read now."""
+    entries = []
+    for i in range(0, len(raw), 2):
+        version = version_of(epoch, raw[i + 1] or "")
+        value = raw[i]
+        prefix = version + SEPARATOR
+        hit = value is not None and value.startswith(prefix)
+        cache.count(hit=hit)
+        entries.append(Cached(value[len(prefix):] if hit and value else None, version))
     return entries
 
 
-async def fill_if_current(cache: Cache, key: VersionedKey, version: str, value: str,
-                          ttl: int) -> None:
-    """Store ``value`` as is, unless the generation moved since ``version``; ``value`` must
-    carry the version's epoch so that readers of a later epoch take it for a miss."""
-    generation = split_version(version)[1]
-    await cache.run_or(
-        lambda client: client.eval(FILL_IF_CURRENT, 2, key.value, key.generation, generation,
-                                   value, ttl),
-        None,
-    )
-
-
-async def fill_versioned(cache: Cache, key: VersionedKey, version: str, value: str,
-                         ttl: int) -> None:
-    await fill_if_current(cache, key, version, stamp(split_version(version)[0], value), ttl)
+def stored(version: str, payload: str) -> str:
+    """A value as stored: the version it was filled under, then the payload."""
+    return f"{version}{SEPARATOR}{payload}"
 
 
 async def invalidate_versioned(cache: Cache, keys: Sequence[VersionedKey]) -> None:

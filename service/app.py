@@ -16,6 +16,7 @@ from aiohttp import web
 from cache.client import Cache
 from service.admin import create_admin_app
 from service.admin.figures import figures_ctx
+from service.api.cached_jobs import PAGE_EMPLOYERS, PageEmployers
 from service.appkeys import DELIVERY_RUNTIME, SETTINGS, STORES
 from service.config import Settings
 from service.health import health_ctx
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_size,
                           handler_args=handler_args())
     app[SETTINGS] = settings
+    app[PAGE_EMPLOYERS] = PageEmployers()
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True)
     app.cleanup_ctx.append(stores_ctx)
     app.cleanup_ctx.append(health_ctx)

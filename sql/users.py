@@ -51,6 +51,17 @@ async def get_own_user(db: Database, user_id: int) -> Row | None:
     return await db.fetch_one(SELECT_OWN_USER, {"user_id": user_id})
 
 
+SELECT_OWN_USERS = f"""
+    SELECT {OWN_COLUMNS}, false AS followed_by_me FROM users u WHERE u.id = ANY(%(ids)s::bigint[])
+"""
+
+
+async def get_own_users(db: Database, user_ids: Collection[int]) -> dict[int, Row]:
+    """Several users' own account rows (as ``get_own_user``) in one query; missing ids absent."""
+    rows = await db.fetch_all(SELECT_OWN_USERS, {"ids": list(user_ids)})
+    return {row["id"]: row for row in rows}
+
+
 SELECT_PASSWORD_HASH = "SELECT password_hash FROM users WHERE id = %(user_id)s"
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from cache.client import Cache
 from cache.counters import invalidate_own_users, invalidate_unread_counts
-from cache.jobs import invalidate_jobs
+from cache.jobs import invalidate_job_flags, invalidate_jobs
 from cache.live import publish_events
 from cache.tokens import revoke_cached_tokens
 from sql.db import Cursor, Database
@@ -44,6 +44,7 @@ class Work:
     unread_changed: dict[str, set[int]] = field(default_factory=dict)
     own_users_changed: set[int] = field(default_factory=set)
     jobs_changed: set[int] = field(default_factory=set)
+    job_flags_changed_for: set[int] = field(default_factory=set)
     tokens_revoked: set[str] = field(default_factory=set)
     live_events: list[PendingEvent] = field(default_factory=list)
     actions: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -68,6 +69,10 @@ class Work:
         """These jobs' cached entries, and every cached jobs page, are stale."""
         self.jobs_changed.update(job_ids)
 
+    def job_flags_changed(self, *user_ids: int) -> None:
+        """What these users saved or follow changed: their cached job flags are stale."""
+        self.job_flags_changed_for.update(user_ids)
+
     def token_revoked(self, *token_hashes: bytes) -> None:
         """These bearer tokens stop working in every process, and end their live streams."""
         self.tokens_revoked.update(token_hash.hex() for token_hash in token_hashes)
@@ -89,6 +94,8 @@ async def unit_of_work(stores: Stores, name: str) -> AsyncIterator[Work]:
         await invalidate_own_users(stores.cache, work.own_users_changed)
     if work.jobs_changed:
         await invalidate_jobs(stores.cache, sorted(work.jobs_changed))
+    if work.job_flags_changed_for:
+        await invalidate_job_flags(stores.cache, work.job_flags_changed_for)
     if work.tokens_revoked:
         await revoke_cached_tokens(stores.cache, sorted(work.tokens_revoked))
     for action in work.actions:

@@ -207,6 +207,49 @@ async def test_save_unsave_and_saved_list(client: TestClient[Any, Any], employer
     assert one["saved_by_me"] is False
 
 
+async def test_the_cached_page_follows_every_write_it_shows(
+        client: TestClient[Any, Any], employer: Account, user: Account):
+    """Page 1 is served from the cache (rows, the caller's flags, the employer's profile);
+    each write that changes what it shows is seen by the next read."""
+    job = await post_job(client, employer, category="design")
+
+    async def page_job(**params: str) -> dict[str, Any]:
+        response = await client.get(f"{API}/jobs", params=params, headers=user.headers)
+        [answer] = (await response.json())["items"]
+        assert answer["id"] == job["id"]
+        return answer  # type: ignore[no-any-return]
+
+    for params in ({}, {"category": "design"}):  # both now cached
+        answer = await page_job(**params)
+        assert answer["employer"]["followed_by_me"] is False
+        assert answer["employer"]["followers_count"] == 0 and answer["saved_by_me"] is False
+    writes = [
+        (client.patch(f"{API}/me", json={"headline": "Hiring designers"},
+                      headers=employer.headers), ("employer", "headline"), "Hiring designers"),
+        (client.post(f"{API}/users/{employer.id}/follow", headers=user.headers),
+         ("employer", "followed_by_me"), True),
+        (client.post(f"{API}/jobs/{job['id']}/save", headers=user.headers),
+         ("saved_by_me",), True),
+        (client.post(f"{API}/jobs/{job['id']}/applications", json={}, headers=user.headers),
+         ("applications_count",), 1),
+    ]
+    for write, path, expected in writes:
+        assert (await write).status in (200, 201)
+        for params in ({}, {"category": "design"}):
+            answer = await page_job(**params)
+            for name in path:
+                answer = answer[name]
+            assert answer == expected, (path, params)
+    answer = await page_job()
+    assert answer["employer"]["followers_count"] == 1 and "email" not in answer["employer"]
+    assert (await client.delete(f"{API}/users/{employer.id}/follow",
+                                headers=user.headers)).status == 204
+    assert (await page_job())["employer"]["followed_by_me"] is False
+    # The employer's own view of the same cached page: their own flags, not the user's.
+    mine = await (await client.get(f"{API}/jobs", headers=employer.headers)).json()
+    assert mine["items"][0]["saved_by_me"] is False
+
+
 async def test_job_list_survives_redis_down(make_client: Any, db: Database):
     from tests.servers import ThrowawayRedis
 

@@ -29,13 +29,22 @@ async def job_title(client: TestClient[Any, Any], user: Account, job_id: int) ->
     return title
 
 
+async def saved_on_page_one(client: TestClient[Any, Any], user: Account) -> list[bool]:
+    answer = await client.get(f"{API}/jobs", headers=user.headers)
+    assert answer.status == 200, await answer.text()
+    return [job["saved_by_me"] for job in (await answer.json())["items"]]
+
+
 async def test_a_rolled_back_unit_of_work_runs_no_after_commit_action(
         client: TestClient[Any, Any], db: Database, user: Account, employer: Account) -> None:
     created = await client.post(f"{API}/jobs", json=JOB, headers=employer.headers)
     job_id = (await created.json())["id"]
     assert await job_title(client, user, job_id) == "Cook"  # now cached
-    # A change the cache was not told about: only an invalidation makes readers see it.
+    assert await saved_on_page_one(client, employer) == [False]  # the employer's flags too
+    # Changes the cache was not told about: only an invalidation makes readers see them.
     await db.execute("UPDATE jobs SET title = 'Chef' WHERE id = %(id)s", {"id": job_id})
+    await db.execute("INSERT INTO saved_jobs (user_id, job_id) VALUES (%(user)s, %(job)s)",
+                     {"user": employer.id, "job": job_id})
     ran: list[str] = []
 
     async def after_commit() -> None:
@@ -43,6 +52,7 @@ async def test_a_rolled_back_unit_of_work_runs_no_after_commit_action(
 
     def register_everything(work: Work) -> None:
         work.job_changed(job_id)
+        work.job_flags_changed(employer.id)
         work.token_revoked(hash_token(user.token))
         work.own_user_changed(user.id)
         work.unread_count_changed("notifications", user.id)
@@ -54,10 +64,12 @@ async def test_a_rolled_back_unit_of_work_runs_no_after_commit_action(
             raise Doomed()
     assert ran == []
     assert await job_title(client, user, job_id) == "Cook"  # still the cached entry
+    assert await saved_on_page_one(client, employer) == [False]
     assert (await client.get(f"{API}/me", headers=user.headers)).status == 200
 
     async with unit_of_work(client.server.app[STORES], "committed") as work:
         register_everything(work)
     assert ran == ["action"]
     assert await job_title(client, employer, job_id) == "Chef"
+    assert await saved_on_page_one(client, employer) == [True]
     assert (await client.get(f"{API}/me", headers=user.headers)).status == 401

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from service.api.job_schemas import Job
-from service.api.schemas import Notification, Page, PublicProfile
+from service.api.job_schemas import Job, JobRow
+from service.api.schemas import Notification, OwnUser, Page, PublicProfile
 from service.api.social_schemas import Post
 from service.paging import split_page
 from service.responses import from_row
@@ -23,12 +23,26 @@ from sql.db import Database, Row
 
 async def job_answers(db: Database, rows: list[Row], viewer_id: int) -> list[Job]:
     """Job rows → answers: employers and the caller's saved flags in one query."""
+    job_rows = [from_row(row, JobRow) for row in rows]
     profiles, saved = await jobs.get_viewer_parts(
-        db, viewer_id, {row["employer_id"] for row in rows},
-        [row["id"] for row in rows])
-    return [from_row({**row, "employer": from_row(profiles[row["employer_id"]], PublicProfile),
-                      "saved_by_me": row["id"] in saved}, Job)
-            for row in rows if row["employer_id"] in profiles]
+        db, viewer_id, {row.employer_id for row in job_rows}, [row.id for row in job_rows])
+    return [job_answer(row, from_row(profiles[row.employer_id], PublicProfile), row.id in saved)
+            for row in job_rows if row.employer_id in profiles]
+
+
+def job_answer(row: JobRow, employer: PublicProfile, saved_by_me: bool) -> Job:
+    return Job(id=row.id, employer=employer, title=row.title, description=row.description,
+               category=row.category, location=row.location,
+               employment_type=row.employment_type, remote=row.remote,
+               salary_min=row.salary_min, salary_max=row.salary_max, status=row.status,
+               expires_at=row.expires_at, applications_count=row.applications_count,
+               saved_by_me=saved_by_me, created_at=row.created_at, updated_at=row.updated_at)
+
+
+def public_profile(user: OwnUser, followed_by_me: bool) -> PublicProfile:
+    """What anyone may see of a user's own account answer (cached as GET /me's)."""
+    seen = {name: getattr(user, name) for name in PublicProfile.__struct_fields__}
+    return PublicProfile(**{**seen, "followed_by_me": followed_by_me})
 
 
 AUTHOR_PREFIX = "author_"

@@ -82,6 +82,43 @@ class JobsQuery(Struct):
     cursor: Cursor | None = None
 
 
+class JobRow(Struct):
+    """A job as stored and cached: what every caller sees alike (``Job`` less its per-user
+    parts). Its ``status`` is as of when it was read: an open job whose ``expires_at`` passed
+    since is closed now."""
+
+    id: int
+    employer_id: int
+    title: str
+    description: str
+    category: str
+    location: str
+    employment_type: EmploymentType
+    remote: bool
+    salary_min: int | None
+    salary_max: int | None
+    status: JobStatus
+    expires_at: datetime
+    applications_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    def expired_since_read(self, now: datetime) -> bool:
+        return self.status == "open" and self.expires_at <= now
+
+
+class JobFlags(Struct):
+    """Which of ``jobs`` a user saved and which of ``employers`` they follow."""
+
+    jobs: list[int]
+    saved: list[int]
+    employers: list[int]
+    followed: list[int]
+
+    def cover(self, jobs: list[int], employers: list[int]) -> bool:
+        return set(jobs) <= set(self.jobs) and set(employers) <= set(self.employers)
+
+
 class Job(Struct):
     id: int
     employer: PublicProfile

@@ -8,14 +8,15 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from cache.jobs import fill_job, fill_job_page, read_job, read_job_page
+from cache.jobs import invalidate_job_flags
 from service.api.answers import job_answers
+from service.api.cached_jobs import PAGE_SIZE, first_page, read_job_row
 from service.api.job_schemas import JobCreate, JobsQuery, JobUpdate
 from service.api.posting import create_post_txn, remove_job_posts_txn
 from service.api.schemas import Page, PageQuery
 from service.appkeys import STORES
 from service.authn import Principal, authenticate, require_employer
-from service.errors import Forbidden, NotFound, ValidationFailed
+from service.errors import ApiError, Forbidden, NotFound, ValidationFailed
 from service.paging import split_page
 from service.responses import json_answer, no_content, read_body
 from service.validation import decode_cursor, decode_query, path_id
@@ -25,7 +26,6 @@ from tasks.jobs import enqueue_job_closed_txn
 from tasks.work import unit_of_work
 
 DEFAULT_LIFETIME = timedelta(days=30)
-CACHED_PAGE_SIZE = 20
 
 
 async def create_job(request: web.Request) -> web.Response:
@@ -44,65 +44,34 @@ async def create_job(request: web.Request) -> web.Response:
 
 async def get_job(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    job_id = path_id(request)
-    cache = request.app[STORES].cache
-    row, generation = await read_job(cache, job_id)
-    if row is None or _expired_while_cached(row):
-        row = await jobs.get_job(request.app[STORES].db, job_id)
-        if row is None:
-            raise NotFound()
-        if generation is not None:
-            await fill_job(cache, job_id, generation, row)
-    [answer] = await job_answers(request.app[STORES].db, [row], principal.user_id)
+    stores = request.app[STORES]
+    row = await read_job_row(stores.db, stores.cache, path_id(request))
+    [answer] = await job_answers(stores.db, [msgspec.structs.asdict(row)], principal.user_id)
     return json_answer(answer)
 
 
-def _expired_while_cached(row: dict[str, Any]) -> bool:
-    """A cached open job whose expiry has passed must be read again (it is closed now)."""
-    expires_at = row["expires_at"]
-    if isinstance(expires_at, str):
-        expires_at = datetime.fromisoformat(expires_at)
-    return bool(row["status"] == "open" and expires_at <= datetime.now(UTC))
-
-
 async def list_jobs(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
-    query = decode_query(request.query, JobsQuery)
+    try:
+        query = decode_query(request.query, JobsQuery)
+    except ApiError:
+        await authenticate(request)  # a caller without a valid token gets 401 first
+        raise
     filters = {"category": query.category, "location": query.location,
                "employer_id": query.employer_id, "remote": query.remote, "q": query.q}
-    cacheable = (query.status == "open" and query.cursor is None
-                 and query.limit == CACHED_PAGE_SIZE
+    cacheable = (query.status == "open" and query.cursor is None and query.limit == PAGE_SIZE
                  and all(value is None for name, value in filters.items() if name != "category"))
-    rows = await (_cached_first_page(request, query.category) if cacheable
-                  else _query_jobs(request, query, filters))
-    page, next_cursor = split_page(rows, query.limit, lambda row: (row["created_at"], row["id"]))
-    items = await job_answers(request.app[STORES].db, page, principal.user_id)
-    return json_answer(Page(items=items, next_cursor=next_cursor))
-
-
-async def _query_jobs(request: web.Request, query: JobsQuery,
-                      filters: dict[str, Any]) -> list[dict[str, Any]]:
+    if cacheable:
+        return json_answer(await first_page(request, query.category))
+    principal = await authenticate(request)
     # Searches page like every list, newest first: a cursor of the former
     # (rank, created_at, id) shape is malformed now, a 400.
     after = decode_cursor(query.cursor, datetime, int) if query.cursor else None
-    return await jobs.list_jobs(request.app[STORES].db, filters, status=query.status,
-                                after=after, limit=query.limit + 1)
-
-
-async def _cached_first_page(request: web.Request, category: str | None) -> list[dict[str, Any]]:
-    cache = request.app[STORES].cache
-    rows, generation = await read_job_page(cache, category)
-    if rows is not None and not any(_expired_while_cached(row) for row in rows):
-        return [_typed(row) for row in rows]
-    rows = await jobs.list_jobs(request.app[STORES].db, {"category": category}, status="open",
-                                after=None, limit=CACHED_PAGE_SIZE + 1)
-    await fill_job_page(cache, category, generation, rows)
-    return rows
-
-
-def _typed(row: dict[str, Any]) -> dict[str, Any]:
-    """A cached row's timestamps back as datetimes (the cursor is built from them)."""
-    return {**row, "created_at": datetime.fromisoformat(row["created_at"])}
+    db = request.app[STORES].db
+    rows = await jobs.list_jobs(db, filters, status=query.status, after=after,
+                                limit=query.limit + 1)
+    page, next_cursor = split_page(rows, query.limit, lambda row: (row["created_at"], row["id"]))
+    items = await job_answers(db, page, principal.user_id)
+    return json_answer(Page(items=items, next_cursor=next_cursor))
 
 
 async def update_job(request: web.Request) -> web.Response:
@@ -155,16 +124,20 @@ async def delete_job(request: web.Request) -> web.Response:
 
 async def save_job(request: web.Request) -> web.Response:
     principal = await authenticate(request)
+    stores = request.app[STORES]
     try:
-        created = await jobs.save_job(request.app[STORES].db, principal.user_id, path_id(request))
+        created = await jobs.save_job(stores.db, principal.user_id, path_id(request))
     except ForeignKeyViolation:
         raise NotFound() from None
+    await invalidate_job_flags(stores.cache, [principal.user_id])
     return web.Response(status=201 if created else 200)
 
 
 async def unsave_job(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    await jobs.unsave_job(request.app[STORES].db, principal.user_id, path_id(request))
+    stores = request.app[STORES]
+    await jobs.unsave_job(stores.db, principal.user_id, path_id(request))
+    await invalidate_job_flags(stores.cache, [principal.user_id])
     return no_content()
 
 

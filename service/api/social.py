@@ -42,6 +42,7 @@ async def follow(request: web.Request) -> web.Response:
     stores = request.app[STORES]
     async with unit_of_work(stores, "follow_user") as work:
         work.own_user_changed(principal.user_id, target)  # following / followers counts
+        work.job_flags_changed(principal.user_id)  # followed_by_me on job answers
         if not await social.lock_pair_txn(work.cur, principal.user_id, target):
             raise NotFound()
         if await social.blocked_between_txn(work.cur, principal.user_id, target):
@@ -63,6 +64,7 @@ async def unfollow(request: web.Request) -> web.Response:
     max_followers = request.app[SETTINGS].feed_fanout_max_followers
     async with unit_of_work(request.app[STORES], "unfollow_user") as work:
         work.own_user_changed(principal.user_id, target)
+        work.job_flags_changed(principal.user_id)
         # The pair's rows in id order, as follow and block take them: never a deadlock.
         await social.lock_pair_txn(work.cur, principal.user_id, target)
         removed = await social.delete_follows_txn(work.cur, principal.user_id, target)
@@ -79,6 +81,7 @@ async def block(request: web.Request) -> web.Response:
     max_followers = request.app[SETTINGS].feed_fanout_max_followers
     async with unit_of_work(stores, "block_user") as work:
         work.own_user_changed(principal.user_id, target)  # follows both ways go
+        work.job_flags_changed(principal.user_id, target)
         if not await social.lock_pair_txn(work.cur, principal.user_id, target):
             raise NotFound()
         created = await social.insert_block_txn(work.cur, principal.user_id, target)
