@@ -7,7 +7,7 @@ what the followed authors' newest posts cost, never a scan of posts.
 from __future__ import annotations
 
 from sql.db import Cursor, Database, Row
-from sql.posts import BEFORE, LIKED_BY_ME, POST_COLUMNS, Before
+from sql.posts import BEFORE, BLOCKED_VIEWER, LIKED_BY_ME, POST_COLUMNS, Before
 from sql.users import PROFILE_COLUMNS
 
 # The author's public profile, prefixed, beside each post row; ``author_followed_by_me`` comes
@@ -57,6 +57,20 @@ FEED_PAGE = f"""
     {FOLLOWED_AUTHOR}
     ORDER BY p.created_at DESC, p.id DESC
 """
+
+
+# One post as the viewer sees it, author included; absent for a blocked pair.
+HYDRATED_POST = f"""
+    SELECT {HYDRATED_COLUMNS}
+    FROM posts p
+    {FOLLOWED_AUTHOR}
+    WHERE p.id = %(post_id)s AND NOT {BLOCKED_VIEWER}
+"""
+
+
+async def hydrated_post(db: Database, post_id: int, viewer_id: int) -> Row | None:
+    """A post with its author's profile as ``author_`` columns, in one query."""
+    return await db.fetch_one(HYDRATED_POST, {"post_id": post_id, "viewer_id": viewer_id})
 
 
 async def rebuild_feed(db: Database, viewer_id: int, limit: int) -> list[Row]:

@@ -25,30 +25,11 @@ NEW_NOTIFICATION = f"""
            %(dedup_key)s::text
     WHERE NOT {BLOCKED_PAIR.format(a="%(user_id)s", b="%(actor_id)s::bigint")}
 """
-INSERT_NOTIFICATION = f"""{NEW_NOTIFICATION}
-    ON CONFLICT (user_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
-    RETURNING id
-"""
-REFRESH_NOTIFICATION = f"""{NEW_NOTIFICATION}
-    ON CONFLICT (user_id, dedup_key) WHERE dedup_key IS NOT NULL DO UPDATE
-        SET is_read = false, actor_id = EXCLUDED.actor_id, data = EXCLUDED.data,
-            created_at = now()
-    RETURNING id
-"""
-
-
-async def insert_notification_txn(cur: Cursor, *, user_id: int, type: str,
-                                  actor_id: int | None, related_id: int | None,
-                                  data: dict[str, Any], dedup_key: str | None,
-                                  refresh: bool) -> int | None:
-    """The notification's id; None when this event already notified the user, or when the
-    user and the actor block each other."""
-    query = REFRESH_NOTIFICATION if refresh else INSERT_NOTIFICATION
-    value = await cur.fetch_value(query, {
-        "user_id": user_id, "actor_id": actor_id, "type": type, "related_id": related_id,
-        "data": Json(data), "dedup_key": dedup_key})
-    return None if value is None else int(value)
-
+ON_REPEAT = {
+    False: "DO NOTHING",
+    True: """DO UPDATE SET is_read = false, actor_id = EXCLUDED.actor_id, data = EXCLUDED.data,
+                        created_at = now()""",
+}
 
 # An absent preference row means "on": every type is on for email and push by default.
 CHANNEL_ENABLED = """
@@ -56,6 +37,50 @@ CHANNEL_ENABLED = """
                 WHERE p.user_id = %(user_id)s AND p.notification_type = %(type)s
                   AND NOT p.{channel})
 """
+
+# The notification and, when asked (%(push)s), one push delivery per subscription of the user,
+# so one failing browser never repeats another's: one statement, one round trip. A delivery's
+# topic and key default to ones made from the notification's id.
+def _insert_notification(on_repeat: str) -> str:
+    return f"""
+    WITH notification AS (
+        {NEW_NOTIFICATION}
+        ON CONFLICT (user_id, dedup_key) WHERE dedup_key IS NOT NULL {on_repeat}
+        RETURNING id
+    ), pushed AS (
+        INSERT INTO outbox (kind, payload, idempotency_key)
+        SELECT 'push',
+               jsonb_build_object('notification_id', n.id, 'subscription_id', s.id,
+                                  'topic', coalesce(%(topic)s::text, %(type)s || '-' || n.id)),
+               'push:' || coalesce(%(occurrence)s::text, 'n' || n.id) || ':' || s.id
+        FROM notification n
+        JOIN push_subscriptions s ON s.user_id = %(user_id)s
+        WHERE %(push)s AND {CHANNEL_ENABLED.format(channel="push")}
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING id
+    )
+    SELECT n.id, ARRAY(SELECT id FROM pushed) AS push_ids FROM notification n
+"""
+
+
+INSERT_NOTIFICATION = {refresh: _insert_notification(on_repeat)
+                       for refresh, on_repeat in ON_REPEAT.items()}
+
+
+async def insert_notification_txn(cur: Cursor, *, user_id: int, type: str,
+                                  actor_id: int | None, related_id: int | None,
+                                  data: dict[str, Any], dedup_key: str | None,
+                                  refresh: bool, push: bool, topic: str | None,
+                                  occurrence: str | None) -> tuple[int, list[int]] | None:
+    """The notification's id and its push deliveries' outbox ids (when ``push``); None when
+    this event already notified the user, or when the user and the actor block each other.
+    ``occurrence`` keys the deliveries (default: the notification's id)."""
+    row = await cur.fetch_one(INSERT_NOTIFICATION[refresh], {
+        "user_id": user_id, "actor_id": actor_id, "type": type, "related_id": related_id,
+        "data": Json(data), "dedup_key": dedup_key, "push": push, "topic": topic,
+        "occurrence": occurrence})
+    return None if row is None else (int(row["id"]), list(row["push_ids"]))
+
 
 INSERT_EMAIL_DELIVERY = f"""
     INSERT INTO outbox (kind, payload, idempotency_key, next_attempt_at)
@@ -74,29 +99,6 @@ async def insert_email_delivery_txn(cur: Cursor, *, user_id: int, type: str,
         "user_id": user_id, "type": type, "payload": Json(payload), "key": key,
         "delay_seconds": delay_seconds})
     return None if value is None else int(value)
-
-
-# One push row per subscription of the user, so one failing browser never repeats another's.
-INSERT_PUSH_DELIVERIES = f"""
-    INSERT INTO outbox (kind, payload, idempotency_key)
-    SELECT 'push',
-           jsonb_build_object('notification_id', %(notification_id)s::bigint,
-                              'subscription_id', s.id, 'topic', %(topic)s::text),
-           %(key)s || ':' || s.id
-    FROM push_subscriptions s
-    WHERE s.user_id = %(user_id)s AND {CHANNEL_ENABLED.format(channel="push")}
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING id
-"""
-
-
-async def insert_push_deliveries_txn(cur: Cursor, *, user_id: int, type: str,
-                                     notification_id: int, topic: str,
-                                     key: str) -> list[int]:
-    rows = await cur.fetch_all(INSERT_PUSH_DELIVERIES, {
-        "user_id": user_id, "type": type, "notification_id": notification_id,
-        "topic": topic, "key": key})
-    return [int(row["id"]) for row in rows]
 
 
 SELECT_DELIVERY_CONTEXT = """

@@ -8,7 +8,6 @@ by the ``post_likes`` primary key.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import datetime
 
 from sql.db import Cursor, Database, ForeignKeyViolation, Row
@@ -53,18 +52,6 @@ async def insert_post_txn(cur: Cursor, *, author_id: int, body: str, post_type: 
             "related_job_id": related_job_id})
     except ForeignKeyViolation:  # the job was deleted while we inserted
         return None
-
-
-SELECT_POSTS = f"""
-    SELECT {POST_COLUMNS}, {LIKED_BY_ME}
-    FROM posts p
-    WHERE p.id = ANY(%(ids)s::bigint[]) AND NOT {BLOCKED_VIEWER}
-"""
-
-
-async def get_posts(db: Database, post_ids: Collection[int], viewer_id: int) -> list[Row]:
-    """Posts by id in one query, unordered; missing ids (and a blocked pair's) are absent."""
-    return await db.fetch_all(SELECT_POSTS, {"ids": list(post_ids), "viewer_id": viewer_id})
 
 
 DELETE_POST = """

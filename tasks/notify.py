@@ -15,7 +15,6 @@ from sql.notifications import (
     NOTIFICATION_TYPES,
     insert_email_delivery_txn,
     insert_notification_txn,
-    insert_push_deliveries_txn,
 )
 from sql.outbox import insert_outbox_txn
 from tasks.mail_render import ACCOUNT_EMAIL_TYPES
@@ -56,19 +55,17 @@ async def notify_txn(work: Work, event: NewNotification) -> int | None:
     if event.type not in NOTIFICATION_TYPES:
         raise ValueError(f"unknown notification type {event.type!r}")
     cur = work.cur
-    notification_id = await insert_notification_txn(
+    inserted = await insert_notification_txn(
         cur, user_id=event.user_id, type=event.type, actor_id=event.actor_id,
         related_id=event.related_id, data=event.data or {}, dedup_key=event.dedup_key,
-        refresh=event.refresh)
-    if notification_id is None:
+        refresh=event.refresh, push=event.push, topic=event.topic, occurrence=event.event_key)
+    if inserted is None:
         return None
+    notification_id, push_ids = inserted
     work.unread_count_changed("notifications", event.user_id)
     work.live_event(event.user_id, "notification", notification_id)
+    work.deliver_after_commit(*push_ids)
     occurrence = event.event_key or f"n{notification_id}"
-    if event.push:
-        work.deliver_after_commit(*await insert_push_deliveries_txn(
-            cur, user_id=event.user_id, type=event.type, notification_id=notification_id,
-            topic=event.topic or f"{event.type}-{notification_id}", key=f"push:{occurrence}"))
     if event.email and event.type in EMAIL_FOR_TYPE:
         payload = {"email_type": event.type, "user_id": event.user_id,
                    "notification_id": notification_id}

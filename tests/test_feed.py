@@ -608,6 +608,8 @@ CASES = {
         feeds.FEED_CANDIDATES, {"viewer_id": VIEWER, "ids": list(range(5000, 5030)),
                                 "limit": 21, "max_followers": 1000, **NO_CURSOR},
         "posts_pkey"),
+    "one post (a like's answer)": (feeds.HYDRATED_POST, {"post_id": 5000, "viewer_id": VIEWER},
+                                   "posts_pkey"),
     "fan-out entries": (feeds.AUTHOR_ENTRIES, {"author_id": 1, "post_id": None, "limit": 800},
                         "posts_user_created_idx"),
     "user posts": (posts.LIST_USER_POSTS, {"author_id": 7919 % 20000 + 1, "viewer_id": VIEWER,

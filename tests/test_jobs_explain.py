@@ -14,7 +14,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from sql import applications, jobs
+from sql import applications, jobs, users
 from tests.explain import scans, seeded_database
 
 SEED = """
@@ -152,6 +152,15 @@ def test_saved_jobs_list_uses_its_index(jobs_seeded: str):
         "user_id": 2042, "after_saved_at": None, "after_id": None, "limit": 21})
     assert ("Seq Scan", "jobs") not in found and ("Seq Scan", "saved_jobs") not in found
 
+
+
+def test_a_cached_job_pages_misses_read_by_primary_keys(jobs_seeded: str):
+    """The caller's flags and the employers' profiles of GET /jobs page 1, when not cached."""
+    flags = scans(jobs_seeded, jobs.SELECT_JOB_FLAGS, {
+        "viewer_id": 2042, "employer_ids": list(range(1, 21)), "job_ids": list(range(1, 21))})
+    employers = scans(jobs_seeded, users.SELECT_OWN_USERS, {"ids": list(range(1, 21))})
+    assert ("Seq Scan", "saved_jobs") not in flags, flags
+    assert ("Seq Scan", "users") not in employers, employers
 
 
 def test_the_viewer_part_of_a_job_page_uses_primary_keys(jobs_seeded: str):

@@ -66,7 +66,12 @@ def hydrated_post_page(rows: list[Row], limit: int) -> Page[Post]:
     """Like ``post_page``, for rows that carry their author's profile as ``author_`` columns
     (sql.feeds), so the page needs no query of its own."""
     page, next_cursor = split_page(rows, limit, _position)
-    return Page(items=[_post(row, _author_of(row)) for row in page], next_cursor=next_cursor)
+    return Page(items=[hydrated_post(row) for row in page], next_cursor=next_cursor)
+
+
+def hydrated_post(row: Row) -> Post:
+    """A post row that carries its author as ``author_`` columns (sql.feeds) as a ``Post``."""
+    return _post(row, _author_of(row))
 
 
 def _position(row: Row) -> tuple[datetime, int]:

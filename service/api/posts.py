@@ -6,7 +6,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from service.api.answers import hydrate_posts, post_page
+from service.api.answers import hydrate_posts, hydrated_post, post_page
 from service.api.posting import create_post_txn, posts_removed_txn
 from service.api.schemas import Page, PageQuery, PublicProfile
 from service.api.social_schemas import Comment, CommentCreate, Post, PostCreate
@@ -16,17 +16,17 @@ from service.errors import Forbidden, NotFound, ValidationFailed
 from service.paging import split_page
 from service.responses import from_row, json_answer, no_content, read_body
 from service.validation import decode_cursor, decode_query, path_id
-from sql import posts, users
+from sql import feeds, posts, users
 from sql.db import Database, Row
 from tasks.notify import NewNotification, notify_txn
 from tasks.work import unit_of_work
 
 BLOCKED = "You or the author of this post has blocked the other."
 async def _one_post(db: Database, post_id: int, viewer_id: int) -> Post:
-    items = await hydrate_posts(db, await posts.get_posts(db, [post_id], viewer_id), viewer_id)
-    if not items:
+    row = await feeds.hydrated_post(db, post_id, viewer_id)
+    if row is None:
         raise NotFound()
-    return items[0]
+    return hydrated_post(row)
 
 
 async def create_post(request: web.Request) -> web.Response:
