@@ -79,11 +79,17 @@ class Cursor:
     async def fetch_one(self, query: str, params: Params = None) -> Row | None:
         await self.execute(query, params)
         row = await self._raw.fetchone()
-        return dict(row) if row is not None else None
+        return None if row is None else dict(zip(self._names(), row, strict=True))
 
     async def fetch_all(self, query: str, params: Params = None) -> list[Row]:
         await self.execute(query, params)
-        return [dict(row) for row in await self._raw.fetchall()]
+        names = self._names()
+        return [dict(zip(names, row, strict=True)) for row in await self._raw.fetchall()]
+
+    def _names(self) -> list[str]:
+        # Rows come as tuples and become dicts here, in C: psycopg2's RealDictCursor builds
+        # each row in Python, a column at a time (a sixth of a feed page's CPU time).
+        return [column.name for column in self._raw.description]
 
     async def fetch_value(self, query: str, params: Params = None) -> Any:
         row = await self.fetch_one(query, params)
@@ -153,7 +159,7 @@ class Pool:
             if self.on_acquire_wait is not None:  # a timed-out wait counts too
                 self.on_acquire_wait(time.perf_counter() - started)
         try:
-            async with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as raw:
+            async with conn.cursor() as raw:
                 yield Cursor(raw)
         except CONNECTION_ERRORS as error:
             conn.close()  # a broken connection must not go back into the pool
