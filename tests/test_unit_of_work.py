@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from service.appkeys import STORES
 from service.routes import API
 from service.tokens import hash_token
-from sql.db import Database
+from sql.db import Database, UniqueViolation
 from tasks.work import Work, unit_of_work
 from tests.conftest import Account
 
@@ -73,3 +73,27 @@ async def test_a_rolled_back_unit_of_work_runs_no_after_commit_action(
     assert await job_title(client, employer, job_id) == "Chef"
     assert await saved_on_page_one(client, employer) == [True]
     assert (await client.get(f"{API}/me", headers=user.headers)).status == 401
+
+
+async def test_a_transaction_whose_first_statement_fails_leaves_nothing_open(
+        db: Database, user: Account) -> None:
+    """BEGIN travels with the first statement (sql/db.py): when that statement fails, the
+    transaction it opened is rolled back, and no pooled connection is left inside it."""
+    for _ in range(3):
+        with pytest.raises(UniqueViolation):
+            async with db.transaction("duplicate_first") as cur:
+                await cur.execute("INSERT INTO users (email, password_hash, first_name, "
+                                  "last_name, role) SELECT email, 'x', 'A', 'B', 'job_seeker' "
+                                  "FROM users WHERE id = %(id)s", {"id": user.id})
+    async with db.transaction("nothing_to_do"):
+        pass  # sends nothing at all
+    open_transactions = await db.fetch_value(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND state LIKE 'idle in transaction%%'")
+    assert open_transactions == 0
+    async with db.transaction("two_statements") as cur:
+        await cur.execute("UPDATE users SET first_name = 'Changed' WHERE id = %(id)s",
+                          {"id": user.id})
+        await cur.execute("SELECT 1")
+    assert await db.fetch_value("SELECT first_name FROM users WHERE id = %(id)s",
+                                {"id": user.id}) == "Changed"
