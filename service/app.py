@@ -61,6 +61,7 @@ async def stores_ctx(app: web.Application) -> AsyncIterator[None]:
         recycle=settings.db_pool_recycle,
         acquire_timeout=settings.db_acquire_timeout,
         statement_timeout=settings.statement_timeout,
+        prepare_statements=settings.db_prepare_statements,
     )
     database = open_database(settings.database_url, settings.database_replica_urls, config,
                              settings.replica_max_lag_seconds)

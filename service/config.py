@@ -52,6 +52,7 @@ class Settings:
     db_pool_max_overflow: int = 10
     db_pool_recycle: float = 300.0
     db_acquire_timeout: float = 5.0
+    db_prepare_statements: bool = True
     request_timeout: float = 60.0
     statement_timeout: float = 30.0
     max_body_size: int = 64 * 1024
@@ -85,6 +86,14 @@ def _positive_int(raw: str) -> int:
     if value < 1:
         raise ValueError("must be a positive integer")
     return value
+
+
+def _boolean(raw: str) -> bool:
+    words = {"true": True, "1": True, "yes": True, "on": True,
+             "false": False, "0": False, "no": False, "off": False}
+    if raw.strip().lower() not in words:
+        raise ValueError("must be true or false")
+    return words[raw.strip().lower()]
 
 
 def _non_negative_float(raw: str) -> float:
@@ -169,6 +178,8 @@ def show_default(value: Any) -> str:
     """A default written the way the variable would be set to it."""
     if isinstance(value, RateLimit):
         return f"{value.count}/{value.window}"
+    if isinstance(value, bool):
+        return str(value).lower()
     if isinstance(value, tuple):
         value = ",".join(value)
     if isinstance(value, float):
@@ -204,6 +215,9 @@ VARIABLES: tuple[Variable, ...] = (
              "seconds after which a pooled connection is replaced"),
     Variable("DB_ACQUIRE_TIMEOUT", "db_acquire_timeout", _non_negative_float,
              "seconds to wait for a database connection before answering 503"),
+    Variable("DB_PREPARE_STATEMENTS", "db_prepare_statements", _boolean,
+             "prepare the hot write statements once per connection; false behind a pooler "
+             "that shares server connections between clients (PgBouncer in transaction mode)"),
     Variable("REQUEST_TIMEOUT", "request_timeout", _non_negative_float,
              "seconds a request may take before it is cancelled with 503"),
     Variable("STATEMENT_TIMEOUT", "statement_timeout", _non_negative_float,

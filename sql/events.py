@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sql.db import Cursor, Database, Row
+from sql.db import Cursor, Database, Prepared, Row
 from sql.messages import MESSAGE_COLUMNS
 from sql.notifications import ACTOR_COLUMNS
 
@@ -77,20 +77,24 @@ INSERT_EVENTS = f"""
 """
 
 
+PREPARED_ALLOCATE_IDS = Prepared("allocate_event_ids", ALLOCATE_IDS)
+PREPARED_INSERT_EVENTS = Prepared("insert_events", INSERT_EVENTS)
+
+
 async def insert_events_txn(cur: Cursor, pending: Sequence[PendingEvent]) -> list[Row]:
     """Give ``pending`` their ids (in order, per user) and store them; the stored rows."""
     counts: dict[int, int] = {}
     for event in pending:
         counts[event.user_id] = counts.get(event.user_id, 0) + 1
     users = sorted(counts)
-    allocated = await cur.fetch_all(ALLOCATE_IDS, {
+    allocated = await cur.fetch_all(PREPARED_ALLOCATE_IDS, {
         "user_ids": users, "counts": [counts[user] for user in users]})
     next_id = {row["user_id"]: row["last_id"] - counts[row["user_id"]] + 1 for row in allocated}
     ids = []
     for event in pending:
         ids.append(next_id[event.user_id])
         next_id[event.user_id] += 1
-    return await cur.fetch_all(INSERT_EVENTS, {
+    return await cur.fetch_all(PREPARED_INSERT_EVENTS, {
         "user_ids": [event.user_id for event in pending], "ids": ids,
         "kinds": [event.kind for event in pending], "refs": [event.ref for event in pending]})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sql.db import Cursor, Database, Row
+from sql.db import Cursor, Database, Prepared, Row
 
 MESSAGE_COLUMNS = "m.id, m.conversation_id, m.sender_id, m.receiver_id, m.body, m.is_read, " \
                   "m.created_at"
@@ -179,9 +179,12 @@ LOCK_CONVERSATION = f"""
 """
 
 
+PREPARED_LOCK_CONVERSATION = Prepared("lock_conversation", LOCK_CONVERSATION)
+
+
 async def lock_conversation_txn(cur: Cursor, conversation_id: int, user_id: int) -> Row | None:
     """``other_id`` and ``blocked`` of the caller's conversation, locked; None if not theirs."""
-    return await cur.fetch_one(LOCK_CONVERSATION,
+    return await cur.fetch_one(PREPARED_LOCK_CONVERSATION,
                                {"conversation_id": conversation_id, "user_id": user_id})
 
 
@@ -209,10 +212,13 @@ INSERT_MESSAGE = f"""
 """
 
 
+PREPARED_INSERT_MESSAGE = Prepared("insert_message", INSERT_MESSAGE)
+
+
 async def insert_message_txn(cur: Cursor, conversation_id: int, sender_id: int,
                              receiver_id: int, body: str) -> Row:
     """The new message (with ``streak_first_id``); bumps the conversation's last message."""
-    row = await cur.fetch_one(INSERT_MESSAGE, {
+    row = await cur.fetch_one(PREPARED_INSERT_MESSAGE, {
         "conversation_id": conversation_id, "sender_id": sender_id,
         "receiver_id": receiver_id, "body": body})
     assert row is not None

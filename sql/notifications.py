@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg2.extras import Json
 
-from sql.db import Cursor, Database, Row
+from sql.db import Cursor, Database, Prepared, Row
 from sql.social import BLOCKED_PAIR
 
 NOTIFICATION_TYPES = ("follow", "post_like", "post_comment", "application_received",
@@ -21,8 +21,8 @@ NOTIFICATION_TYPES = ("follow", "post_like", "post_comment", "application_receiv
 # notification that was not written. A block that commits while this runs is read as later.
 NEW_NOTIFICATION = f"""
     INSERT INTO notifications (user_id, actor_id, notification_type, related_id, data, dedup_key)
-    SELECT %(user_id)s, %(actor_id)s::bigint, %(type)s, %(related_id)s::bigint, %(data)s::jsonb,
-           %(dedup_key)s::text
+    SELECT %(user_id)s::bigint, %(actor_id)s::bigint, %(type)s::text, %(related_id)s::bigint,
+           %(data)s::jsonb, %(dedup_key)s::text
     WHERE NOT {BLOCKED_PAIR.format(a="%(user_id)s", b="%(actor_id)s::bigint")}
 """
 ON_REPEAT = {
@@ -55,7 +55,7 @@ def _insert_notification(on_repeat: str) -> str:
                'push:' || coalesce(%(occurrence)s::text, 'n' || n.id) || ':' || s.id
         FROM notification n
         JOIN push_subscriptions s ON s.user_id = %(user_id)s
-        WHERE %(push)s AND {CHANNEL_ENABLED.format(channel="push")}
+        WHERE %(push)s::boolean AND {CHANNEL_ENABLED.format(channel="push")}
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING id
     )
@@ -63,8 +63,10 @@ def _insert_notification(on_repeat: str) -> str:
 """
 
 
-INSERT_NOTIFICATION = {refresh: _insert_notification(on_repeat)
-                       for refresh, on_repeat in ON_REPEAT.items()}
+INSERT_NOTIFICATION = {
+    False: Prepared("insert_notification", _insert_notification(ON_REPEAT[False])),
+    True: Prepared("refresh_notification", _insert_notification(ON_REPEAT[True])),
+}
 
 
 async def insert_notification_txn(cur: Cursor, *, user_id: int, type: str,
@@ -84,18 +86,22 @@ async def insert_notification_txn(cur: Cursor, *, user_id: int, type: str,
 
 INSERT_EMAIL_DELIVERY = f"""
     INSERT INTO outbox (kind, payload, idempotency_key, next_attempt_at)
-    SELECT 'email', %(payload)s, %(key)s, now() + make_interval(secs => %(delay_seconds)s)
+    SELECT 'email', %(payload)s::jsonb, %(key)s::text,
+           now() + make_interval(secs => %(delay_seconds)s::float8)
     WHERE {CHANNEL_ENABLED.format(channel="email")}
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
 """
 
 
+PREPARED_INSERT_EMAIL_DELIVERY = Prepared("insert_email_delivery", INSERT_EMAIL_DELIVERY)
+
+
 async def insert_email_delivery_txn(cur: Cursor, *, user_id: int, type: str,
                                     payload: dict[str, Any], key: str,
                                     delay_seconds: float = 0) -> int | None:
     """Queue the email if the user wants this type by email; None otherwise or on repeat."""
-    value = await cur.fetch_value(INSERT_EMAIL_DELIVERY, {
+    value = await cur.fetch_value(PREPARED_INSERT_EMAIL_DELIVERY, {
         "user_id": user_id, "type": type, "payload": Json(payload), "key": key,
         "delay_seconds": delay_seconds})
     return None if value is None else int(value)

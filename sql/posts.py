@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sql.db import Cursor, Database, ForeignKeyViolation, Row
+from sql.db import Cursor, Database, ForeignKeyViolation, Prepared, Row
 from sql.social import BLOCKED_PAIR
 
 Before = tuple[datetime, int] | None
@@ -136,7 +136,7 @@ INSERT_LIKE = f"""
         FROM posts p WHERE p.id = %(post_id)s
     ), liked AS (
         INSERT INTO post_likes (post_id, user_id)
-        SELECT t.id, %(user_id)s FROM target t WHERE NOT t.blocked
+        SELECT t.id, %(user_id)s::bigint FROM target t WHERE NOT t.blocked
         ON CONFLICT DO NOTHING
         RETURNING post_id
     ), counted AS (
@@ -148,10 +148,13 @@ INSERT_LIKE = f"""
 """
 
 
+PREPARED_INSERT_LIKE = Prepared("insert_like", INSERT_LIKE)
+
+
 async def insert_like_txn(cur: Cursor, post_id: int, user_id: int) -> Row | None:
     """``author_id``, ``blocked`` and whether the like is new; None when there is no post."""
     try:
-        return await cur.fetch_one(INSERT_LIKE, {"post_id": post_id, "user_id": user_id})
+        return await cur.fetch_one(PREPARED_INSERT_LIKE, {"post_id": post_id, "user_id": user_id})
     except ForeignKeyViolation:  # the post was deleted meanwhile
         return None
 
