@@ -44,6 +44,14 @@ def fake_report() -> Report:
                                          "rows_per_second": 800.0, "p95_ms": 950.0})
 
 
+def test_login_is_held_against_no_baseline(tmp_path: Path) -> None:
+    report = fake_report()
+    report.cases.append(parse_wrk("aiopg query", "baseline", 16, wrk_output(10_000, 9_000)))
+    paths = write_report(report, tmp_path, "20260101T000000")
+    cases = {case["name"]: case for case in json.loads(paths["json"].read_text())["cases"]}
+    assert cases["login"]["rps_ratio"] is None and cases["login"]["p95_ratio"] is None
+
+
 def test_results_are_written_with_ratios_to_their_baselines(tmp_path: Path) -> None:
     paths = write_report(fake_report(), tmp_path, "20260101T000000")
 
@@ -139,10 +147,14 @@ def test_live_events_are_matched_to_their_writes_and_written_with_memory_per_str
 
 
 def test_the_workers_memory_is_read_from_the_children_of_the_started_process() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    child = subprocess.Popen([sys.executable, "-c", "import time; print('up', flush=True); "
+                              "time.sleep(30)"], stdout=subprocess.PIPE)
     try:
+        # Once it has said so, it is a Python process (read earlier, it could still be the
+        # fork before exec, a few KiB).
+        assert child.stdout is not None and child.stdout.readline() == b"up\n"
         assert child.pid in worker_pids(os.getpid())
         assert rss_kib(child.pid) > 1000  # a Python process holds megabytes
     finally:
         child.kill()
-        child.wait()
+        child.communicate()
