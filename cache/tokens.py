@@ -21,7 +21,7 @@ from cache.client import Cache, CacheUnavailable, get_many, pipeline
 from cache.epoch import stamp, unstamp
 from cache.keys import TOKEN_TTL_SECONDS, VersionedKey
 from cache.live import publish_revoked
-from cache.versioned import Cached, cached_entries
+from cache.versioned import Cached, cached_entries, value_and_generation_names
 
 REVOKED = "revoked"
 # Longer than any request can run, so a slow reader's fill always meets the tombstone.
@@ -63,9 +63,8 @@ async def read_token_with(cache: Cache, token_hash_hex: str, keys: Sequence[Vers
     request will read (for the user the token names: see ``service.tokens.user_hint``) and
     whether the recent-write ``marker`` is set; the entries are None when Redis is
     unavailable. One MGET: nothing here needs MULTI."""
-    names = [cache.keys.token(token_hash_hex), cache.keys.epoch()]
-    for key in keys:
-        names += [key.value, key.generation]
+    names = [cache.keys.token(token_hash_hex), cache.keys.epoch(),
+             *value_and_generation_names(keys)]
     if marker:
         names.append(marker)
     raw = await cache.run_or(lambda client: get_many(client, names), None)

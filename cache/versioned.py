@@ -46,13 +46,16 @@ class Cached:
 async def read_versioned(cache: Cache, keys: Sequence[VersionedKey]) -> list[Cached] | None:
     """Values and versions for ``keys`` in one round trip; None when Redis is down."""
 
-    names = [cache.keys.epoch()]
-    for key in keys:
-        names += [key.value, key.generation]
+    names = [cache.keys.epoch(), *value_and_generation_names(keys)]
     raw = await cache.run_or(lambda client: get_many(client, names), None)
     if raw is None:
         return None
     return cached_entries(cache, raw[0] or "", raw[1:])
+
+
+def value_and_generation_names(keys: Sequence[VersionedKey]) -> list[str]:
+    """The Redis keys to read for ``keys``, in the order ``cached_entries`` takes them."""
+    return [name for key in keys for name in (key.value, key.generation)]
 
 
 def cached_entries(cache: Cache, epoch: str, raw: Sequence[str | None]) -> list[Cached]:

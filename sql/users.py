@@ -42,24 +42,19 @@ async def get_login(db: Database, email: str) -> Row | None:
     return await db.fetch_one(SELECT_LOGIN, {"email": email})
 
 
-SELECT_OWN_USER = f"""
-    SELECT {OWN_COLUMNS}, false AS followed_by_me FROM users u WHERE u.id = %(user_id)s
-"""
-
-
-async def get_own_user(db: Database, user_id: int) -> Row | None:
-    return await db.fetch_one(SELECT_OWN_USER, {"user_id": user_id})
-
-
 SELECT_OWN_USERS = f"""
     SELECT {OWN_COLUMNS}, false AS followed_by_me FROM users u WHERE u.id = ANY(%(ids)s::bigint[])
 """
 
 
 async def get_own_users(db: Database, user_ids: Collection[int]) -> dict[int, Row]:
-    """Several users' own account rows (as ``get_own_user``) in one query; missing ids absent."""
+    """Users' own account rows (GET /me's user) in one query; missing ids absent."""
     rows = await db.fetch_all(SELECT_OWN_USERS, {"ids": list(user_ids)})
     return {row["id"]: row for row in rows}
+
+
+async def get_own_user(db: Database, user_id: int) -> Row | None:
+    return (await get_own_users(db, [user_id])).get(user_id)
 
 
 SELECT_PASSWORD_HASH = "SELECT password_hash FROM users WHERE id = %(user_id)s"

@@ -23,7 +23,11 @@ from sql.db import Database, Row
 
 async def job_answers(db: Database, rows: list[Row], viewer_id: int) -> list[Job]:
     """Job rows → answers: employers and the caller's saved flags in one query."""
-    job_rows = [from_row(row, JobRow) for row in rows]
+    return await job_row_answers(db, [from_row(row, JobRow) for row in rows], viewer_id)
+
+
+async def job_row_answers(db: Database, job_rows: list[JobRow], viewer_id: int) -> list[Job]:
+    """``job_answers`` for rows already typed (read from the cache)."""
     profiles, saved = await jobs.get_viewer_parts(
         db, viewer_id, {row.employer_id for row in job_rows}, [row.id for row in job_rows])
     return [job_answer(row, from_row(profiles[row.employer_id], PublicProfile), row.id in saved)

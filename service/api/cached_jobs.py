@@ -137,7 +137,7 @@ async def read_job_row(db: Database, cache: Cache, job_id: int) -> JobRow:
         return [from_row(row, JobRow)]
 
     [row] = await read_through(cache, [job_value(cache, job_id)], load,
-                               usable=lambda values: _none_expired(values))
+                               usable=_none_expired)
     return row  # type: ignore[no-any-return]
 
 

@@ -9,7 +9,7 @@ import msgspec
 from aiohttp import web
 
 from cache.jobs import invalidate_job_flags
-from service.api.answers import job_answers
+from service.api.answers import job_answers, job_row_answers
 from service.api.cached_jobs import PAGE_SIZE, first_page, read_job_row
 from service.api.job_schemas import JobCreate, JobsQuery, JobUpdate
 from service.api.posting import create_post_txn, remove_job_posts_txn
@@ -46,7 +46,7 @@ async def get_job(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     stores = request.app[STORES]
     row = await read_job_row(stores.db, stores.cache, path_id(request))
-    [answer] = await job_answers(stores.db, [msgspec.structs.asdict(row)], principal.user_id)
+    [answer] = await job_row_answers(stores.db, [row], principal.user_id)
     return json_answer(answer)
 
 
