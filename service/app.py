@@ -14,6 +14,7 @@ import jinja2
 from aiohttp import web
 
 from cache.client import Cache
+from service.accesslog import AccessLog
 from service.admin import create_admin_app
 from service.admin.figures import figures_ctx
 from service.api.cached_jobs import PAGE_EMPLOYERS, PageEmployers
@@ -22,7 +23,7 @@ from service.config import Settings
 from service.health import health_ctx
 from service.live import close_streams, live_ctx
 from service.metrics import metrics_ctx
-from service.middleware import MIDDLEWARES
+from service.middleware import ACCESS_LOG, MIDDLEWARES
 from service.openapi import DOCUMENT, Document
 from service.protocol import handler_args
 from service.routes import add_routes
@@ -36,6 +37,8 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_size,
                           handler_args=handler_args())
     app[SETTINGS] = settings
+    app[ACCESS_LOG] = AccessLog(settings.log_format)
+    app.on_cleanup.append(flush_access_log)
     app[PAGE_EMPLOYERS] = PageEmployers()
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True)
     app.cleanup_ctx.append(stores_ctx)
@@ -74,6 +77,10 @@ async def stores_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         await cache.close()
         await database.close()
+
+
+async def flush_access_log(app: web.Application) -> None:
+    app[ACCESS_LOG].flush()  # the last loop turn's lines
 
 
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:

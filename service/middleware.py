@@ -12,6 +12,7 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from service.accesslog import AccessLog
 from service.appkeys import SETTINGS
 from service.authn import PRINCIPAL_KEY
 from service.errors import BY_STATUS, ApiError, BadRequest, Unavailable
@@ -22,7 +23,7 @@ from service.responses import json_answer
 from sql.db import DatabaseUnavailable, QueryCanceled
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("hireme.access")
+ACCESS_LOG = web.AppKey("access_log", AccessLog)
 
 # The request's time limit: a handler that legitimately runs on (the live stream, once it is
 # open) lifts it with ``request[DEADLINE].reschedule(None)``.
@@ -65,20 +66,16 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     finally:
         seconds = time.perf_counter() - started
         record_request(request, status, seconds)
-        _log_access(request, status, seconds)
+        _log_access(request, request_id, status, seconds)
 
 
-def _log_access(request: web.Request, status: int, seconds: float) -> None:
-    """One line per request; the fields go as ``extra=`` so the JSON format needs no parsing.
-    The path, never the query string (it may hold a token); the route's name, never an id."""
-    if not access_log.isEnabledFor(logging.INFO):
-        return
-    path, milliseconds = request.rel_url.path, round(seconds * 1000, 1)
+def _log_access(request: web.Request, request_id: str, status: int, seconds: float) -> None:
+    """One line per request: the path, never the query string (it may hold a token); the
+    route's name, never an id."""
     principal = request.get(PRINCIPAL_KEY)
-    access_log.info("%s %s %s %.1fms", request.method, path, status, milliseconds, extra={
-        "method": request.method, "route": request.match_info.route.name or UNMATCHED,
-        "path": path, "status": status, "duration_ms": milliseconds,
-        "user_id": principal.user_id if principal is not None else None})
+    request.app[ACCESS_LOG].write(
+        request_id, request.method, request.match_info.route.name or UNMATCHED,
+        request.rel_url.path, status, seconds, principal.user_id if principal else None)
 
 
 def _request_id(request: web.Request) -> str:

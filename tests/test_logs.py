@@ -101,3 +101,45 @@ def test_anything_shaped_like_a_credential_is_masked() -> None:
     for secret in ("abc.DEF-123", "zzz999", "hunter", " 2"):
         assert secret not in line["message"]
     assert "[redacted]" in _format("x", path="/p/bearer tok.en")["path"]
+
+
+async def _get(port: int, *paths: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for path in paths:
+            async with session.get(f"http://127.0.0.1:{port}{path}") as answer:
+                await answer.read()
+
+
+async def _served_log(tmp_path: Path, database: str, redis_url: str, prefix: str,
+                      *paths: str, **variables: str) -> str:
+    """The log of a one-worker ``run.py serve`` that answered GETs of ``paths``."""
+    server = start_server(tmp_path, "serve", DATABASE_URL=database, REDIS_URL=redis_url,
+                          REDIS_PREFIX=prefix, WEB_CONCURRENCY="1",
+                          SMTP_URL="smtp://127.0.0.1:9", **variables)
+    try:
+        await wait_until_healthy(server, workers=1)
+        await _get(server.port, *paths)
+    finally:
+        assert await stop_server(server) == 0
+    return server.log_text()
+
+
+async def test_text_access_lines_cannot_be_forged_by_a_path(
+        tmp_path: Path, clean_database: str, redis_url: str, redis_prefix: str) -> None:
+    """A %0A in a path is decoded to a newline: written as is, it would start a line of the
+    client's choosing."""
+    forged = "2026-01-01 00:00:00,000 1 ERROR hireme.run [-] forged"
+    text = await _served_log(tmp_path, clean_database, redis_url, redis_prefix,
+                             f"{API}/jobs/%0A{forged.replace(' ', '%20')}", "/health")
+    access = [line for line in text.splitlines() if " INFO hireme.access [" in line]
+    assert not [line for line in text.splitlines() if line.startswith(forged)], text
+    assert [line for line in access if "jobs/\\n2026-01-01 " in line], text
+    health = [line for line in access if " GET /health 200 " in line]
+    assert health and health[0].endswith("ms") and health[0][:4].isdigit()
+
+
+async def test_log_level_warning_writes_no_access_line(
+        tmp_path: Path, clean_database: str, redis_url: str, redis_prefix: str) -> None:
+    text = await _served_log(tmp_path, clean_database, redis_url, redis_prefix, "/health",
+                             f"{API}/nothing", LOG_LEVEL="WARNING", LOG_FORMAT="json")
+    assert "hireme.access" not in text
