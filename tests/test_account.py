@@ -8,16 +8,19 @@ batches of commands the app sends.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from contextlib import closing
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from cache.keys import Keys
 from service.tokens import user_hint
 from sql.migrate import apply_migrations
 from tests.conftest import API, Account, ClientFactory, register
-from tests.servers import ThrowawayPostgres, create_database
+from tests.servers import ThrowawayPostgres, create_database, redis_client
 
 WARM_READS = ["/me", "/notifications/unread_count", "/messages/unread_count"]
 
@@ -137,3 +140,24 @@ async def test_a_token_whose_hint_names_someone_else_reads_its_own_user(
     answer = await client.get(f"{API}/me", headers={"Authorization": f"Bearer {forged}"})
     assert answer.status == 401
     assert (await me(client, ada))["user"]["id"] == ada.id
+
+
+async def test_a_cached_account_of_another_shape_is_read_again(
+        client: TestClient[Any, Any], redis_url: str, redis_prefix: str) -> None:
+    """A warm /me sends the cached account's JSON as stored, so a value filled under another
+    shape of the account (by the other side of a rolling deploy) must be a miss, not sent."""
+    ada = await register(client)
+    first = await me(client, ada)
+    name = Keys(redis_prefix).own_user(ada.id).value
+    with closing(redis_client(redis_url, decode_responses=True)) as store:
+
+        def stored_parts() -> list[str]:  # epoch, generation, shape, JSON
+            value = store.get(name)
+            assert isinstance(value, str)
+            return value.split("/", 3)
+
+        epoch, generation, shape, _ = stored_parts()
+        older = json.dumps({"id": ada.id, "first_name": "Stale"})
+        store.set(name, f"{epoch}/{generation}/0badf00d/{older}")
+        assert await me(client, ada) == first
+        assert stored_parts()[2] == shape  # refilled in the current shape

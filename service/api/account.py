@@ -32,7 +32,8 @@ def unread_values(cache: Cache, user_id: int, kinds: Sequence[str] = KINDS
 
 
 def me_values(cache: Cache, user_id: int) -> list[CachedValue]:
-    own = CachedValue(cache.keys.own_user(user_id), OwnUser, OWN_USER_TTL_SECONDS)
+    # as_raw: a warm answer carries the account's JSON as cached, neither decoded nor encoded
+    own = CachedValue(cache.keys.own_user(user_id), OwnUser, OWN_USER_TTL_SECONDS, as_raw=True)
     return [own, *unread_values(cache, user_id)]
 
 
@@ -50,7 +51,8 @@ async def read_unread_counts(db: Database, cache: Cache, user_id: int,
 
 async def read_me(db: Database, cache: Cache, user_id: int,
                   prefetched: Sequence[Cached] | None = None) -> MeAnswer:
-    """GET /me's answer; 404 when the user is gone."""
+    """GET /me's answer (its user an ``OwnUser``, or when warm the same JSON as cached); 404
+    when the user is gone."""
 
     async def load() -> list[Any]:
         user = await users.get_own_user(db, user_id)
