@@ -37,8 +37,11 @@ _NAMED_PARAMETER = re.compile(r"%\((\w+)\)s")
 class Prepared:
     """A statement PostgreSQL plans once per connection (PREPARE) and then only runs
     (EXECUTE). For the hot writes: EXPLAIN ANALYZE showed PostgreSQL spending as long
-    planning a like's statements as running them. Written with ``%(name)s`` parameters like
-    any statement; a parameter PostgreSQL cannot type from its context needs a cast."""
+    planning a like's statements as running them; and for reads whose plan does not depend
+    on the values (one user's conversations, one conversation's messages). After five runs
+    PostgreSQL may keep one generic plan for every value, so each prepared read has an
+    EXPLAIN test of its generic plan too. Written with ``%(name)s`` parameters like any
+    statement; a parameter PostgreSQL cannot type from its context needs a cast."""
 
     def __init__(self, name: str, text: str) -> None:
         self.name = name
@@ -268,15 +271,15 @@ class Database:
                 await cur.execute("COMMIT")
         pin_reads_to_primary()  # the rest of this request reads what it just wrote
 
-    async def fetch_one(self, query: str, params: Params = None, *,
+    async def fetch_one(self, query: str | Prepared, params: Params = None, *,
                         stale_ok: bool = False) -> Row | None:
         return await self._read(lambda cur: cur.fetch_one(query, params), stale_ok)  # type: ignore[no-any-return]
 
-    async def fetch_all(self, query: str, params: Params = None, *,
+    async def fetch_all(self, query: str | Prepared, params: Params = None, *,
                         stale_ok: bool = False) -> list[Row]:
         return await self._read(lambda cur: cur.fetch_all(query, params), stale_ok)  # type: ignore[no-any-return]
 
-    async def fetch_value(self, query: str, params: Params = None, *,
+    async def fetch_value(self, query: str | Prepared, params: Params = None, *,
                           stale_ok: bool = False) -> Any:
         return await self._read(lambda cur: cur.fetch_value(query, params), stale_ok)
 

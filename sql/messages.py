@@ -108,12 +108,13 @@ LIST_CONVERSATIONS = f"""
     ORDER BY c.updated_at DESC, c.id DESC
     LIMIT %(limit)s
 """
+PREPARED_LIST_CONVERSATIONS = Prepared("list_conversations", LIST_CONVERSATIONS)
 
 
 async def list_conversations(db: Database, user_id: int, *, before: tuple[datetime, int] | None,
                              limit: int) -> list[Row]:
     before_updated_at, before_id = before or (None, None)
-    return await db.fetch_all(LIST_CONVERSATIONS, {
+    return await db.fetch_all(PREPARED_LIST_CONVERSATIONS, {
         "user_id": user_id, "before_updated_at": before_updated_at, "before_id": before_id,
         "limit": limit})
 
@@ -151,13 +152,14 @@ LIST_MESSAGES = f"""
     WHERE c.id = %(conversation_id)s AND %(user_id)s IN (c.user_low_id, c.user_high_id)
     ORDER BY m.created_at DESC, m.id DESC
 """
+PREPARED_LIST_MESSAGES = Prepared("list_messages", LIST_MESSAGES)
 
 
 async def list_messages(db: Database, conversation_id: int, user_id: int, *,
                         before: tuple[datetime, int] | None, limit: int) -> list[Row] | None:
     """A page of the conversation's messages; None if ``user_id`` is not in it."""
     before_created_at, before_id = before or (None, None)
-    rows = await db.fetch_all(LIST_MESSAGES, {
+    rows = await db.fetch_all(PREPARED_LIST_MESSAGES, {
         "conversation_id": conversation_id, "user_id": user_id,
         "before_created_at": before_created_at, "before_id": before_id, "limit": limit})
     if not rows:

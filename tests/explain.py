@@ -9,13 +9,21 @@ from typing import Any
 
 import psycopg2
 
+from sql.db import Prepared
 from sql.migrate import apply_migrations
 from tests.servers import create_database, drop_database
 
 
-def plan_nodes(url: str, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every node of the plan PostgreSQL chooses for ``query`` with ``params``."""
+def plan_nodes(url: str, query: str, params: dict[str, Any], *,
+               generic: bool = False) -> list[dict[str, Any]]:
+    """Every node of the plan PostgreSQL chooses for ``query`` with ``params``; ``generic``:
+    of the one plan a prepared statement (sql/db.py ``Prepared``) may keep for any values."""
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        if generic:
+            statement = Prepared("explained", query)
+            cur.execute("SET plan_cache_mode = force_generic_plan")
+            cur.execute(statement.definition)
+            query = statement.execution
         cur.execute("EXPLAIN (FORMAT JSON) " + query, params)
         plan: dict[str, Any] = cur.fetchone()[0][0]["Plan"]
     conn.close()

@@ -698,17 +698,23 @@ def test_message_queries_use_indexes_on_a_large_data_set(seeded_database_url: st
           "body": "hi"},
          {"messages_unread_idx", "conversations_pkey"}),
     ]
-    for query, params, expected_indexes in cases:
-        nodes = plan_nodes(url, query, params)
+    # Prepared statements may run on a generic plan: it must use the same indexes.
+    prepared = {message_queries.LIST_CONVERSATIONS, message_queries.LIST_MESSAGES,
+                message_queries.INSERT_MESSAGE}
+    plans = [(case, False) for case in cases] + [(case, True) for case in cases
+                                                 if case[0] in prepared]
+    for (query, params, expected_indexes), generic in plans:
+        nodes = plan_nodes(url, query, params, generic=generic)
         scanned = {(node["Node Type"], node.get("Relation Name")) for node in nodes}
         assert ("Seq Scan", "messages") not in scanned, (query, scanned)
         assert ("Seq Scan", "conversations") not in scanned, (query, scanned)
         used = {node["Index Name"] for node in nodes if "Index Name" in node}
         assert expected_indexes <= used, (query, used)
     # A page of a long conversation reads its rows in index order and stops at the limit.
-    nodes = plan_nodes(url, message_queries.LIST_MESSAGES, {
-        "conversation_id": long_conversation_id, "user_id": 9999, "limit": 21,
-        "before_created_at": None, "before_id": None})
-    assert ("Index Scan", "messages_conversation_created_idx") in {
-        (node["Node Type"], node.get("Index Name")) for node in nodes}
-    assert all(node["Plan Rows"] <= 21 for node in nodes if node["Node Type"] == "Sort")
+    for generic in (False, True):
+        nodes = plan_nodes(url, message_queries.LIST_MESSAGES, {
+            "conversation_id": long_conversation_id, "user_id": 9999, "limit": 21,
+            "before_created_at": None, "before_id": None}, generic=generic)
+        assert ("Index Scan", "messages_conversation_created_idx") in {
+            (node["Node Type"], node.get("Index Name")) for node in nodes}
+        assert all(node["Plan Rows"] <= 21 for node in nodes if node["Node Type"] == "Sort")
