@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 
 from cache.client import Cache
-from cache.keys import UNREAD_COUNT_TTL_SECONDS
+from cache.keys import UNREAD_COUNT_TTL_SECONDS, VersionedKey
 from cache.readthrough import CachedValue, read_through
-from cache.versioned import invalidate_versioned
 
 KINDS = ("notifications", "messages")
 
@@ -29,10 +28,11 @@ async def get_unread_counts(cache: Cache, user_id: int, load: CountsLoader) -> d
     return dict(zip(KINDS, await read_through(cache, values, load_in_order), strict=True))
 
 
-async def invalidate_unread_counts(cache: Cache, kind: str, user_ids: Iterable[int]) -> None:
-    await invalidate_versioned(cache, [cache.keys.unread(kind, uid) for uid in set(user_ids)])
+def unread_count_keys(cache: Cache, kind: str, user_ids: Iterable[int]) -> list[VersionedKey]:
+    """What a change of these users' unread ``kind`` makes stale."""
+    return [cache.keys.unread(kind, uid) for uid in sorted(set(user_ids))]
 
 
-async def invalidate_own_users(cache: Cache, user_ids: Iterable[int]) -> None:
-    """After a write that changes what GET /me shows of these users."""
-    await invalidate_versioned(cache, [cache.keys.own_user(uid) for uid in set(user_ids)])
+def own_user_keys(cache: Cache, user_ids: Iterable[int]) -> list[VersionedKey]:
+    """What a write that changes what GET /me shows of these users makes stale."""
+    return [cache.keys.own_user(uid) for uid in sorted(set(user_ids))]

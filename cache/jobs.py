@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from cache.client import Cache
+from cache.keys import VersionedKey
 from cache.versioned import invalidate_versioned
 
 JOB_PAGE_TTL_SECONDS = 60
@@ -20,13 +21,17 @@ JOB_TTL_SECONDS = 300
 JOB_FLAGS_TTL_SECONDS = 300
 
 
-async def invalidate_jobs(cache: Cache, job_ids: list[int]) -> None:
-    """After a job write: that job's entry and every cached list."""
-    await invalidate_versioned(cache, [cache.keys.job(job_id) for job_id in job_ids]
-                               + [cache.keys.job_page(None)])
+def job_keys(cache: Cache, job_ids: Iterable[int]) -> list[VersionedKey]:
+    """What a write of these jobs makes stale: their entries and every cached list."""
+    return [*(cache.keys.job(job_id) for job_id in sorted(set(job_ids))),
+            cache.keys.job_page(None)]
+
+
+def job_flag_keys(cache: Cache, user_ids: Iterable[int]) -> list[VersionedKey]:
+    """What these users' saves, unsaves, follows and unfollows make stale: their flags."""
+    return [cache.keys.job_flags(user_id, None) for user_id in sorted(set(user_ids))]
 
 
 async def invalidate_job_flags(cache: Cache, user_ids: Iterable[int]) -> None:
-    """After these users saved, unsaved, followed or unfollowed: their cached flags."""
-    await invalidate_versioned(cache, [cache.keys.job_flags(user_id, None)
-                                       for user_id in set(user_ids)])
+    """After a save or unsave made outside a unit of work."""
+    await invalidate_versioned(cache, job_flag_keys(cache, user_ids))

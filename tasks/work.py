@@ -16,10 +16,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from cache.client import Cache
-from cache.counters import invalidate_own_users, invalidate_unread_counts
-from cache.jobs import invalidate_job_flags, invalidate_jobs
+from cache.counters import own_user_keys, unread_count_keys
+from cache.jobs import job_flag_keys, job_keys
+from cache.keys import VersionedKey
 from cache.live import publish_events
 from cache.tokens import revoke_cached_tokens
+from cache.versioned import invalidate_versioned
 from sql.db import Cursor, Database
 from sql.events import PendingEvent, insert_events_txn
 from tasks.queue import OutboxQueue
@@ -81,6 +83,16 @@ class Work:
         """Run ``action`` after a successful commit (e.g. update a Redis structure)."""
         self.actions.append(action)
 
+    def stale_entries(self) -> list[VersionedKey]:
+        """Every cached entry the write made stale: invalidated together, in one round trip."""
+        cache = self.stores.cache
+        stale = [key for kind, user_ids in self.unread_changed.items()
+                 for key in unread_count_keys(cache, kind, user_ids)]
+        stale += own_user_keys(cache, self.own_users_changed)
+        if self.jobs_changed:
+            stale += job_keys(cache, self.jobs_changed)
+        return stale + job_flag_keys(cache, self.job_flags_changed_for)
+
 
 @asynccontextmanager
 async def unit_of_work(stores: Stores, name: str) -> AsyncIterator[Work]:
@@ -88,14 +100,7 @@ async def unit_of_work(stores: Stores, name: str) -> AsyncIterator[Work]:
         work = Work(cur, stores)
         yield work
         events = await _store_live_events_txn(work)
-    for kind, user_ids in work.unread_changed.items():
-        await invalidate_unread_counts(stores.cache, kind, user_ids)
-    if work.own_users_changed:
-        await invalidate_own_users(stores.cache, work.own_users_changed)
-    if work.jobs_changed:
-        await invalidate_jobs(stores.cache, sorted(work.jobs_changed))
-    if work.job_flags_changed_for:
-        await invalidate_job_flags(stores.cache, work.job_flags_changed_for)
+    await invalidate_versioned(stores.cache, work.stale_entries())
     if work.tokens_revoked:
         await revoke_cached_tokens(stores.cache, sorted(work.tokens_revoked))
     for action in work.actions:

@@ -24,6 +24,7 @@ from service.app import create_app
 from service.config import RateLimit, Settings
 from sql.db import Database, PoolConfig, open_database
 from sql.migrate import apply_migrations
+from tests.counting_proxy import CountingProxy
 from tests.push_service import PushService
 from tests.servers import (
     create_database,
@@ -194,3 +195,13 @@ async def user(client: TestClient[Any, Any]) -> Account:
 @pytest.fixture
 async def employer(client: TestClient[Any, Any]) -> Account:
     return await register(client, role="employer", first_name="Grace", last_name="Hopper")
+
+
+@pytest.fixture
+async def proxy(redis_url: str) -> AsyncIterator[CountingProxy]:
+    """A counting proxy in front of the test Redis (pass ``proxy.url`` as ``redis_url``)."""
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    counting = CountingProxy(port)
+    await counting.start()
+    yield counting
+    await counting.stop()

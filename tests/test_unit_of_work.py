@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -12,7 +13,8 @@ from service.routes import API
 from service.tokens import hash_token
 from sql.db import Database, UniqueViolation
 from tasks.work import Work, unit_of_work
-from tests.conftest import Account
+from tests.conftest import Account, ClientFactory, register
+from tests.counting_proxy import CountingProxy
 
 JOB = {"title": "Cook", "description": "Soups and stews", "employment_type": "full_time",
        "category": "hospitality", "location": "Lyon", "remote": False}
@@ -97,3 +99,19 @@ async def test_a_transaction_whose_first_statement_fails_leaves_nothing_open(
         await cur.execute("SELECT 1")
     assert await db.fetch_value("SELECT first_name FROM users WHERE id = %(id)s",
                                 {"id": user.id}) == "Changed"
+
+
+async def test_a_write_invalidates_what_it_made_stale_in_one_round_trip(
+        make_client: ClientFactory, proxy: CountingProxy) -> None:
+    """Unread counts, accounts, jobs and job flags go stale together in one pipeline; the
+    unread change's live event is published in a second round trip."""
+    client = await make_client(redis_url=proxy.url, delivery_sweep_seconds=600)
+    user = await register(client)
+    await asyncio.sleep(0.3)  # let the registration's deliveries settle their Redis calls
+    before = proxy.writes
+    async with unit_of_work(client.server.app[STORES], "many kinds") as work:
+        work.unread_count_changed("notifications", user.id)
+        work.own_user_changed(user.id)
+        work.job_changed(1, 2)
+        work.job_flags_changed(user.id)
+    assert proxy.writes - before == 2
