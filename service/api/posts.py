@@ -22,6 +22,8 @@ from tasks.notify import NewNotification, notify_txn
 from tasks.work import unit_of_work
 
 BLOCKED = "You or the author of this post has blocked the other."
+
+
 async def _one_post(db: Database, post_id: int, viewer_id: int) -> Post:
     row = await feeds.hydrated_post(db, post_id, viewer_id)
     if row is None:
