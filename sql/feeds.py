@@ -7,27 +7,7 @@ what the followed authors' newest posts cost, never a scan of posts.
 from __future__ import annotations
 
 from sql.db import Cursor, Database, Row
-from sql.posts import BEFORE, BLOCKED_VIEWER, LIKED_BY_ME, POST_COLUMNS, Before
-from sql.users import PROFILE_COLUMNS
-
-# The author's public profile, prefixed, beside each post row; ``author_followed_by_me`` comes
-# from the primary-key lookup in FOLLOWED_AUTHOR.
-AUTHOR_COLUMNS = ", ".join(f"{column} AS author_{column.removeprefix('u.')}"
-                           for column in (part.strip() for part in PROFILE_COLUMNS.split(",")))
-# from FOLLOWED_AUTHOR: a LATERAL with LIMIT is never flattened into a join, so it stays a
-# primary-key lookup per row (a plain join would read the viewer's whole follow list).
-FOLLOWED_AUTHOR = """
-    JOIN users u ON u.id = p.user_id
-    LEFT JOIN LATERAL (
-        SELECT true AS yes FROM follows f
-        WHERE f.follower_id = %(viewer_id)s AND f.followed_id = p.user_id
-        LIMIT 1
-    ) AS fa ON true
-"""
-HYDRATED_COLUMNS = f"""
-    {POST_COLUMNS}, {LIKED_BY_ME}, {AUTHOR_COLUMNS},
-    fa.yes IS NOT NULL AS author_followed_by_me
-"""
+from sql.posts import BEFORE, BLOCKED_VIEWER, FOLLOWED_AUTHOR, HYDRATED_COLUMNS, Before
 
 # Whose posts a feed shows: the viewer's own and those of everyone they follow. A block
 # removes follows both ways and forbids new ones, so blocked authors are never in this set.

@@ -1,4 +1,4 @@
-"""Posts, likes, comments and the home-feed queries.
+"""Posts, likes and comments (the home feed's queries are in sql/feeds.py).
 
 Counters (``likes_count``, ``comments_count``) move in the statement that inserts or deletes
 the like or comment, only when a row really changed. Every list is keyset on
@@ -12,13 +12,21 @@ from datetime import datetime
 
 from sql.db import Cursor, Database, ForeignKeyViolation, Prepared, Row
 from sql.social import BLOCKED_PAIR
+from sql.users import PROFILE_COLUMNS
 
 Before = tuple[datetime, int] | None
 
-POST_COLUMNS = """
-    p.id, p.user_id, p.body, p.post_type, p.related_job_id, p.likes_count, p.comments_count,
-    p.created_at
-"""
+
+
+def post_columns(likes_count: str = "p.likes_count") -> str:
+    """A post's columns; a statement that has just counted a like names the new count."""
+    return f"""
+        p.id, p.user_id, p.body, p.post_type, p.related_job_id, {likes_count} AS likes_count,
+        p.comments_count, p.created_at
+    """
+
+
+POST_COLUMNS = post_columns()
 LIKED_BY_ME = """
     EXISTS (SELECT 1 FROM post_likes l
             WHERE l.post_id = p.id AND l.user_id = %(viewer_id)s) AS liked_by_me
@@ -31,21 +39,47 @@ BEFORE = """
      OR (p.created_at, p.id) < (%(before_created_at)s, %(before_id)s))
 """
 
+# The author's public profile, prefixed, beside each post row; ``author_followed_by_me`` comes
+# from the primary-key lookup in FOLLOWED_AUTHOR.
+AUTHOR_COLUMNS = ", ".join(f"{column} AS author_{column.removeprefix('u.')}"
+                           for column in (part.strip() for part in PROFILE_COLUMNS.split(",")))
+# A LATERAL with LIMIT is never flattened into a join, so it stays a primary-key lookup per
+# row (a plain join would read the viewer's whole follow list).
+FOLLOWED_AUTHOR = """
+    JOIN users u ON u.id = p.user_id
+    LEFT JOIN LATERAL (
+        SELECT true AS yes FROM follows f
+        WHERE f.follower_id = %(viewer_id)s AND f.followed_id = p.user_id
+        LIMIT 1
+    ) AS fa ON true
+"""
+# A post as the viewer sees it, its author included (FROM posts p {FOLLOWED_AUTHOR}).
+HYDRATED_COLUMNS = f"""
+    {POST_COLUMNS}, {LIKED_BY_ME}, {AUTHOR_COLUMNS},
+    fa.yes IS NOT NULL AS author_followed_by_me
+"""
+
 # A job post needs an existing job; the author's follower count decides the fan-out.
 INSERT_POST = f"""
-    WITH author AS (SELECT id, followers_count FROM users WHERE id = %(author_id)s)
-    INSERT INTO posts AS p (user_id, body, post_type, related_job_id)
-    SELECT a.id, %(body)s, %(post_type)s, %(related_job_id)s
-    FROM author a
-    WHERE %(related_job_id)s::bigint IS NULL
-       OR EXISTS (SELECT 1 FROM jobs j WHERE j.id = %(related_job_id)s)
-    RETURNING {POST_COLUMNS}, 0 < (SELECT followers_count FROM author) AS has_followers
+    WITH author AS (SELECT {PROFILE_COLUMNS} FROM users u WHERE u.id = %(author_id)s),
+    inserted AS (
+        INSERT INTO posts AS p (user_id, body, post_type, related_job_id)
+        SELECT a.id, %(body)s, %(post_type)s, %(related_job_id)s
+        FROM author a
+        WHERE %(related_job_id)s::bigint IS NULL
+           OR EXISTS (SELECT 1 FROM jobs j WHERE j.id = %(related_job_id)s)
+        RETURNING {POST_COLUMNS}
+    )
+    SELECT p.*, false AS liked_by_me, {AUTHOR_COLUMNS}, false AS author_followed_by_me,
+           0 < u.followers_count AS has_followers
+    FROM inserted p CROSS JOIN author u
 """
 
 
 async def insert_post_txn(cur: Cursor, *, author_id: int, body: str, post_type: str,
                           related_job_id: int | None) -> Row | None:
-    """The new post, or None when ``related_job_id`` names no job."""
+    """The new post as its author sees it (HYDRATED_COLUMNS), or None when
+    ``related_job_id`` names no job."""
     try:
         return await cur.fetch_one(INSERT_POST, {
             "author_id": author_id, "body": body, "post_type": post_type,
@@ -130,21 +164,28 @@ async def list_user_posts(db: Database, author_id: int, viewer_id: int, *, befor
 # ON CONFLICT DO NOTHING makes two concurrent likes one row: the second waits for the first
 # to commit and then inserts nothing, so only one of them counts and notifies. Nothing is
 # inserted when either user blocks the other (``blocked``: the caller answers 403).
+# The post as the liker sees it comes back with the like: the count is the one this
+# statement wrote (the rest of a statement sees the rows as they were before it).
 INSERT_LIKE = f"""
     WITH target AS (
-        SELECT p.id, p.user_id, {BLOCKED_PAIR.format(a="p.user_id", b="%(user_id)s")} AS blocked
+        SELECT p.id, p.user_id, {BLOCKED_PAIR.format(a="p.user_id", b="%(viewer_id)s")} AS blocked
         FROM posts p WHERE p.id = %(post_id)s
     ), liked AS (
         INSERT INTO post_likes (post_id, user_id)
-        SELECT t.id, %(user_id)s::bigint FROM target t WHERE NOT t.blocked
+        SELECT t.id, %(viewer_id)s::bigint FROM target t WHERE NOT t.blocked
         ON CONFLICT DO NOTHING
         RETURNING post_id
     ), counted AS (
         UPDATE posts SET likes_count = likes_count + 1
         WHERE id IN (SELECT post_id FROM liked)
+        RETURNING likes_count
     )
-    SELECT t.user_id AS author_id, t.blocked, EXISTS (SELECT 1 FROM liked) AS inserted
+    SELECT t.blocked, EXISTS (SELECT 1 FROM liked) AS inserted,
+           {post_columns("coalesce((SELECT likes_count FROM counted), p.likes_count)")},
+           true AS liked_by_me, {AUTHOR_COLUMNS}, fa.yes IS NOT NULL AS author_followed_by_me
     FROM target t
+    JOIN posts p ON p.id = t.id
+    {FOLLOWED_AUTHOR}
 """
 
 
@@ -152,9 +193,11 @@ PREPARED_INSERT_LIKE = Prepared("insert_like", INSERT_LIKE)
 
 
 async def insert_like_txn(cur: Cursor, post_id: int, user_id: int) -> Row | None:
-    """``author_id``, ``blocked`` and whether the like is new; None when there is no post."""
+    """The post as the liker sees it (HYDRATED_COLUMNS), ``blocked`` and whether the like is
+    new (``inserted``); None when there is no post."""
     try:
-        return await cur.fetch_one(PREPARED_INSERT_LIKE, {"post_id": post_id, "user_id": user_id})
+        return await cur.fetch_one(PREPARED_INSERT_LIKE, {"post_id": post_id,
+                                                          "viewer_id": user_id})
     except ForeignKeyViolation:  # the post was deleted meanwhile
         return None
 

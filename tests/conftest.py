@@ -34,6 +34,7 @@ from tests.servers import (
     redis_server,
 )
 from tests.smtp_sink import SmtpSink
+from tests.statement_counter import StatementCounter
 
 PASSWORD = "correct horse battery"
 API = "/api/v1"
@@ -205,3 +206,12 @@ async def proxy(redis_url: str) -> AsyncIterator[CountingProxy]:
     await counting.start()
     yield counting
     await counting.stop()
+
+
+@pytest.fixture
+async def statement_counter(settings: Settings) -> AsyncIterator[StatementCounter]:
+    """A proxy in front of the test PostgreSQL recording each statement (round trip) sent
+    through it (pass ``await statement_counter.start()`` as ``database_url``)."""
+    counter = StatementCounter(settings.database_url)
+    yield counter
+    await counter.stop()

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from sql.db import Database
-from tests.conftest import API, Account, register
+from tests.conftest import API, Account, ClientFactory, register
 from tests.helpers import (
     block,
     create_post,
@@ -18,6 +18,7 @@ from tests.helpers import (
     notifications_of,
     walk,
 )
+from tests.statement_counter import StatementCounter
 
 Client = TestClient[Any, Any]
 POST_FIELDS = {"id", "author", "body", "post_type", "related_job_id", "likes_count",
@@ -179,6 +180,38 @@ async def test_concurrent_double_like_is_one_like_and_one_notification(
     assert await db.fetch_value("SELECT count(*) FROM post_likes") == 1
     assert await db.fetch_value("SELECT likes_count FROM posts") == 1
     assert len(await notifications_of(db, author.id, "post_like")) == 1
+
+
+async def test_a_like_and_a_post_answer_what_they_wrote_without_reading_it_again(
+        client: Client, user: Account, make_client: ClientFactory,
+        statement_counter: StatementCounter):
+    author, fan = await register(client), await register(client)
+    post = await create_post(client, author)
+    await follow(client, user, author.id)
+    await client.post(f"{API}/posts/{post['id']}/like", headers=fan.headers)
+    # The measured app runs only these requests; its sweeper waits an hour after start-up.
+    measured = await make_client(database_url=await statement_counter.start(),
+                                 delivery_sweep_seconds=3600)
+    try:
+        await measured.get(f"{API}/me", headers=user.headers)  # warm: the token is cached
+        statement_counter.queries.clear()
+        response = await measured.post(f"{API}/posts/{post['id']}/like", headers=user.headers)
+        liked = await response.json()
+        # BEGIN with the like (the post comes back with it), the notification, the author's
+        # event ids, the events, COMMIT: no read of the post after commit.
+        like_statements = list(statement_counter.queries)
+        statement_counter.queries.clear()
+        created = await create_post(measured, user, "mine")
+        post_statements = list(statement_counter.queries)  # BEGIN with the insert, COMMIT
+    finally:
+        await measured.close()  # before the proxy under it stops
+    assert response.status == 201
+    assert liked == await get_post(client, user, post["id"])
+    assert (liked["likes_count"], liked["liked_by_me"]) == (2, True)
+    assert liked["author"]["followed_by_me"] is True
+    assert created == await get_post(client, user, created["id"])
+    assert (len(like_statements), len(post_statements)) == (5, 2), (like_statements,
+                                                                    post_statements)
 
 
 async def test_like_errors(client: Client, user: Account):

@@ -15,7 +15,8 @@ from tasks.work import Work
 
 async def create_post_txn(work: Work, *, author_id: int, body: str, post_type: str,
                           related_job_id: int | None) -> Row | None:
-    """Insert a post and publish it; None (nothing written) when the job does not exist."""
+    """Insert a post and publish it; the post as its author sees it (HYDRATED_COLUMNS), or
+    None (nothing written) when the job does not exist."""
     post = await posts.insert_post_txn(work.cur, author_id=author_id, body=body,
                                        post_type=post_type, related_job_id=related_job_id)
     if post is not None:

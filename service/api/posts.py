@@ -6,7 +6,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from service.api.answers import hydrate_posts, hydrated_post, post_page
+from service.api.answers import hydrated_post, post_page
 from service.api.posting import create_post_txn, posts_removed_txn
 from service.api.schemas import Page, PageQuery, PublicProfile
 from service.api.social_schemas import Comment, CommentCreate, Post, PostCreate
@@ -34,16 +34,13 @@ async def _one_post(db: Database, post_id: int, viewer_id: int) -> Post:
 async def create_post(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     body = await read_body(request, PostCreate)
-    stores = request.app[STORES]
-    async with unit_of_work(stores, "create_post") as work:
+    async with unit_of_work(request.app[STORES], "create_post") as work:
         post = await create_post_txn(work, author_id=principal.user_id, body=body.body,
                                      post_type=body.post_type,
                                      related_job_id=body.related_job_id)
     if post is None:
         raise ValidationFailed({"related_job_id": "no such job"})
-    [item] = await hydrate_posts(stores.db, [{**post, "liked_by_me": False}],
-                                 principal.user_id)
-    return json_answer(item, 201)
+    return json_answer(hydrated_post(post), 201)
 
 
 async def get_post(request: web.Request) -> web.Response:
@@ -82,20 +79,18 @@ async def list_user_posts(request: web.Request) -> web.Response:
 async def like_post(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     post_id = path_id(request)
-    stores = request.app[STORES]
-    async with unit_of_work(stores, "like_post") as work:
+    async with unit_of_work(request.app[STORES], "like_post") as work:
         liked = await posts.insert_like_txn(work.cur, post_id, principal.user_id)
-        if liked is not None and liked["inserted"] and liked["author_id"] != principal.user_id:
+        if liked is not None and liked["inserted"] and liked["user_id"] != principal.user_id:
             await notify_txn(work, NewNotification(
-                user_id=liked["author_id"], type="post_like", actor_id=principal.user_id,
+                user_id=liked["user_id"], type="post_like", actor_id=principal.user_id,
                 related_id=post_id, data={"path": f"/posts/{post_id}"},
                 dedup_key=f"post_like:{post_id}:{principal.user_id}", email=False))
     if liked is None:
         raise NotFound()
     if liked["blocked"]:
         raise Forbidden(BLOCKED)
-    post = await _one_post(stores.db, post_id, principal.user_id)
-    return json_answer(post, 201 if liked["inserted"] else 200)
+    return json_answer(hydrated_post(liked), 201 if liked["inserted"] else 200)
 
 
 async def unlike_post(request: web.Request) -> web.Response:
