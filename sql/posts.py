@@ -17,7 +17,6 @@ from sql.users import PROFILE_COLUMNS
 Before = tuple[datetime, int] | None
 
 
-
 def post_columns(likes_count: str = "p.likes_count") -> str:
     """A post's columns; a statement that has just counted a like names the new count."""
     return f"""
