@@ -128,7 +128,12 @@ def _load(cur: Any, plan: Plan, password_hash: str, out: TextIO) -> World:
     world = empty_world()
     count = plan.count
     _copy(cur, "users", USERS_COLUMNS, user_rows(plan, password_hash), plan.users, out)
+    # A bulk load batches the full-text index's inserts (GIN's pending list), then moves
+    # them into the index at once: half the time of inserting each job's words directly.
+    cur.execute("ALTER INDEX jobs_search_idx SET (fastupdate = on)")
     _copy(cur, "jobs", JOBS_COLUMNS, job_rows(plan, world), count("jobs"), out)
+    cur.execute("ALTER INDEX jobs_search_idx SET (fastupdate = off)")
+    cur.execute("SELECT gin_clean_pending_list('jobs_search_idx')")
     _copy(cur, "job_applications", APPLICATIONS_COLUMNS, application_rows(plan, world),
           count("job_applications"), out)
     _statement(cur, "application_status_history", INSERT_APPLICATION_HISTORY, out)

@@ -27,13 +27,14 @@ def plan_nodes(url: str, query: str, params: dict[str, Any], *,
         cur.execute("EXPLAIN (FORMAT JSON) " + query, params)
         plan: dict[str, Any] = cur.fetchone()[0][0]["Plan"]
     conn.close()
-    return list(_walk(plan))
+    return list(walk(plan))
 
 
-def _walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """``node`` and every node below it in a JSON plan."""
     yield node
     for child in node.get("Plans", []):
-        yield from _walk(child)
+        yield from walk(child)
 
 
 def scans(url: str, query: str, params: dict[str, Any]) -> list[tuple[str, str]]:

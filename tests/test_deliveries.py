@@ -19,6 +19,7 @@ from tasks.notify import NewNotification, notify_txn
 from tasks.recorder import ResultRecorder
 from tasks.work import unit_of_work
 from tests.conftest import API, ClientFactory, register
+from tests.explain import walk
 from tests.helpers import wait_until
 from tests.smtp_sink import SlowSmtpSink, SmtpSink, _Handler, _TrackedSMTP
 
@@ -313,10 +314,6 @@ async def test_emails_share_a_connection_and_one_refusal_fails_no_other():
         await sink.stop()
 
 
-def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:
-    return [node] + [child for plan in node.get("Plans", []) for child in _walk(plan)]
-
-
 async def test_claiming_a_batch_reads_the_batch_not_the_whole_backlog(db: Database):
     """The sweeper claims a few rows at a time: each claim must cost a few rows' reading,
     not a read and sort of every due row (a backlog of 10,000 made each batch ~20 ms)."""
@@ -327,7 +324,7 @@ async def test_claiming_a_batch_reads_the_batch_not_the_whole_backlog(db: Databa
         ANALYZE outbox""")
     plan = await db.fetch_value("EXPLAIN (ANALYZE, FORMAT JSON) " + CLAIM_DUE,
                                 {"limit": 8, "lease_seconds": 60, "held": [1, 2]})
-    nodes = _walk(plan[0]["Plan"])
+    nodes = list(walk(plan[0]["Plan"]))
     read = {node.get("Index Name") or node.get("Relation Name"): node["Actual Rows"]
             for node in nodes if "Scan" in node["Node Type"] and "CTE" not in node["Node Type"]}
     assert plan[0]["Plan"]["Actual Rows"] == 8  # claimed
