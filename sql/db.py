@@ -38,10 +38,11 @@ class Prepared:
     """A statement PostgreSQL plans once per connection (PREPARE) and then only runs
     (EXECUTE). For the hot writes: EXPLAIN ANALYZE showed PostgreSQL spending as long
     planning a like's statements as running them; and for reads whose plan does not depend
-    on the values (one user's conversations, one conversation's messages). After five runs
-    PostgreSQL may keep one generic plan for every value, so each prepared read has an
-    EXPLAIN test of its generic plan too. Written with ``%(name)s`` parameters like any
-    statement; a parameter PostgreSQL cannot type from its context needs a cast."""
+    on the values (one user's notifications or conversations, one conversation's
+    messages). After five runs PostgreSQL may keep one generic plan for every value, so
+    each prepared read has an EXPLAIN test of its generic plan too. Written with
+    ``%(name)s`` parameters like any statement; a parameter PostgreSQL cannot type from its
+    context needs a cast."""
 
     def __init__(self, name: str, text: str) -> None:
         self.name = name

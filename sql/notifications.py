@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from itertools import combinations
 from typing import Any
 
 from psycopg2.extras import Json
@@ -142,30 +143,47 @@ ACTOR_COLUMNS = """
             WHERE f.follower_id = %(user_id)s AND f.followed_id = a.id) AS actor_followed_by_me
 """
 
-# Newest first on (created_at, id), served by (user_id, created_at DESC, id DESC) and, with a
-# type, by (user_id, notification_type, created_at DESC, id DESC).
-LIST_NOTIFICATIONS = f"""
-    SELECT n.id, n.notification_type AS type, n.related_id, n.data, n.is_read, n.created_at,
-           {ACTOR_COLUMNS}
-    FROM notifications n
-    LEFT JOIN users a ON a.id = n.actor_id
-    WHERE n.user_id = %(user_id)s
-      AND (NOT %(unread_only)s OR NOT n.is_read)
-      AND (%(type)s::text IS NULL OR n.notification_type = %(type)s)
-      AND (%(before_created_at)s::timestamptz IS NULL
-           OR (n.created_at, n.id) < (%(before_created_at)s, %(before_id)s))
-    ORDER BY n.created_at DESC, n.id DESC
-    LIMIT %(limit)s
-"""
+# Newest first on (created_at, id). Each combination of filters is its own prepared
+# statement naming only the conditions it has, so one generic plan fits every user: served
+# by (user_id, created_at DESC, id DESC), unread only by its partial twin, with a type by
+# (user_id, notification_type, created_at DESC, id DESC). A query of optional conditions
+# ("%(type)s IS NULL OR …") would be planned anew for every request.
+LIST_CONDITIONS = {
+    "unread_only": "NOT n.is_read",
+    "type": "n.notification_type = %(type)s",
+    "before": "(n.created_at, n.id) < (%(before_created_at)s, %(before_id)s)",
+}
+
+
+def list_notifications_query(filters: Collection[str]) -> Prepared:
+    """The page query for ``filters``, names from LIST_CONDITIONS."""
+    used = [name for name in LIST_CONDITIONS if name in filters]
+    where = " AND ".join(["n.user_id = %(user_id)s", *(LIST_CONDITIONS[name] for name in used)])
+    return Prepared("_".join(["list_notifications", *used]), f"""
+        SELECT n.id, n.notification_type AS type, n.related_id, n.data, n.is_read, n.created_at,
+               {ACTOR_COLUMNS}
+        FROM notifications n
+        LEFT JOIN users a ON a.id = n.actor_id
+        WHERE {where}
+        ORDER BY n.created_at DESC, n.id DESC
+        LIMIT %(limit)s
+    """)
+
+
+LIST_NOTIFICATIONS = {frozenset(used): list_notifications_query(used)
+                      for count in range(len(LIST_CONDITIONS) + 1)
+                      for used in combinations(LIST_CONDITIONS, count)}
 
 
 async def list_notifications(db: Database, user_id: int, *, unread_only: bool,
                              type: str | None, before: tuple[Any, int] | None,
                              limit: int) -> list[Row]:
+    present = {"unread_only": unread_only, "type": type is not None, "before": before is not None}
+    query = LIST_NOTIFICATIONS[frozenset(name for name, on in present.items() if on)]
     before_created_at, before_id = before or (None, None)
-    return await db.fetch_all(LIST_NOTIFICATIONS, {
-        "user_id": user_id, "unread_only": unread_only, "type": type,
-        "before_created_at": before_created_at, "before_id": before_id, "limit": limit})
+    return await db.fetch_all(query, {
+        "user_id": user_id, "type": type, "before_created_at": before_created_at,
+        "before_id": before_id, "limit": limit})
 
 
 MARK_READ = """

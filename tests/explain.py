@@ -48,9 +48,11 @@ def seeded_database(admin_url: str, label: str, seed_sql: str) -> Iterator[str]:
     from; dropped afterwards."""
     name = f"hireme_explain_{label}_{uuid.uuid4().hex[:8]}"
     url = create_database(admin_url, name)
-    asyncio.run(apply_migrations(url))
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(seed_sql)
-    conn.close()
-    yield url
-    drop_database(admin_url, name)
+    try:
+        asyncio.run(apply_migrations(url))
+        with psycopg2.connect(url) as conn, conn.cursor() as cur:
+            cur.execute(seed_sql)
+        conn.close()
+        yield url
+    finally:
+        drop_database(admin_url, name)
