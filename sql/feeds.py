@@ -6,7 +6,9 @@ what the followed authors' newest posts cost, never a scan of posts.
 
 from __future__ import annotations
 
-from sql.db import Cursor, Database, Row
+from functools import cache
+
+from sql.db import Cursor, Database, Prepared, Row
 from sql.posts import BEFORE, BLOCKED_VIEWER, FOLLOWED_AUTHOR, HYDRATED_COLUMNS, Before
 
 # Whose posts a feed shows: the viewer's own and those of everyone they follow. A block
@@ -74,7 +76,16 @@ async def feed_page(db: Database, viewer_id: int, *, before: Before, limit: int)
 # the few users above the limit (users_followers_count_idx), each checked against follows by
 # its primary key, so neither part reads the viewer's whole follow list; the merge is bounded
 # by the page.
-FEED_CANDIDATES = f"""
+#
+# Prepared: planning it cost as much as running it. So that one generic plan fits every
+# viewer, the follower limit (a setting) is written into the text, where the planner sees how
+# few users are above it, and a first page and a later one are separate statements.
+@cache
+def feed_candidates_query(max_followers: int, *, later_page: bool) -> Prepared:
+    before = ("AND (p.created_at, p.id) < (%(before_created_at)s, %(before_id)s)"
+              if later_page else "")
+    return Prepared(f"feed_candidates_{int(max_followers)}_{'later' if later_page else 'first'}",
+                    f"""
     SELECT {HYDRATED_COLUMNS}, (p.user_id = %(viewer_id)s OR fa.yes IS NOT NULL) AS in_feed
     FROM posts p
     {FOLLOWED_AUTHOR}
@@ -85,7 +96,7 @@ FEED_CANDIDATES = f"""
          FROM users big
          CROSS JOIN LATERAL (
              SELECT p.id, p.created_at FROM posts p
-             WHERE p.user_id = big.id AND {BEFORE}
+             WHERE p.user_id = big.id {before}
              ORDER BY p.created_at DESC, p.id DESC
              LIMIT %(limit)s
          ) AS c
@@ -94,18 +105,19 @@ FEED_CANDIDATES = f"""
              WHERE f.follower_id = %(viewer_id)s AND f.followed_id = big.id
              LIMIT 1
          ) AS followed
-         WHERE big.followers_count > %(max_followers)s
+         WHERE big.followers_count > {int(max_followers)}
          ORDER BY c.created_at DESC, c.id DESC
          LIMIT %(limit)s))
-"""
+""")
 
 
 async def feed_candidates(db: Database, viewer_id: int, ids: list[int], *, before: Before,
                           limit: int, max_followers: int) -> list[Row]:
+    query = feed_candidates_query(max_followers, later_page=before is not None)
     before_created_at, before_id = before or (None, None)
-    return await db.fetch_all(FEED_CANDIDATES, {
+    return await db.fetch_all(query, {
         "viewer_id": viewer_id, "ids": ids, "before_created_at": before_created_at,
-        "before_id": before_id, "limit": limit, "max_followers": max_followers})
+        "before_id": before_id, "limit": limit})
 
 
 # One author's newest posts (or just one of them) with the author's follower count: what a

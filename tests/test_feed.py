@@ -605,9 +605,8 @@ CASES = {
     "feed page from PostgreSQL": (feeds.FEED_PAGE, {"viewer_id": VIEWER, "limit": 21},
                                   "posts_user_created_idx"),
     "feed hydration and read-time merge": (
-        feeds.FEED_CANDIDATES, {"viewer_id": VIEWER, "ids": list(range(5000, 5030)),
-                                "limit": 21, "max_followers": 1000, **NO_CURSOR},
-        "posts_pkey"),
+        feeds.feed_candidates_query(1000, later_page=False).text,
+        {"viewer_id": VIEWER, "ids": list(range(5000, 5030)), "limit": 21}, "posts_pkey"),
     "one post (a like's answer)": (feeds.HYDRATED_POST, {"post_id": 5000, "viewer_id": VIEWER},
                                    "posts_pkey"),
     "fan-out entries": (feeds.AUTHOR_ENTRIES, {"author_id": 1, "post_id": None, "limit": 800},
@@ -642,16 +641,19 @@ def test_list_queries_use_their_indexes(social_seeded: str, case: str, deep: boo
     assert any(name == index for _, name in used), used
 
 
+@pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
 @pytest.mark.parametrize("deep", [False, True], ids=["first page", "deep page"])
-def test_a_cached_page_checks_each_post_by_primary_keys(social_seeded: str, deep: bool):
+def test_a_cached_page_checks_each_post_by_primary_keys(social_seeded: str, deep: bool,
+                                                        generic: bool):
     """The hit's one query re-checks the follow of each candidate's author by its primary key
     and finds followed celebrities (user 1, followed by the viewer) from the few big accounts,
-    never by reading the viewer's whole follow list."""
-    params = {"viewer_id": VIEWER, "ids": list(range(5000, 5030)), "limit": 21,
-              "max_followers": 1000, **NO_CURSOR}
+    never by reading the viewer's whole follow list; so does the generic plan its prepared
+    statement may keep for every viewer."""
+    query = feeds.feed_candidates_query(1000, later_page=deep).text
+    params = {"viewer_id": VIEWER, "ids": list(range(5000, 5030)), "limit": 21, **NO_CURSOR}
     if deep:
         params["before_created_at"], params["before_id"] = deep_cursor(social_seeded)
-    nodes = plan_nodes(social_seeded, feeds.FEED_CANDIDATES, params)
+    nodes = plan_nodes(social_seeded, query, params, generic=generic)
     used = [(node["Node Type"], node.get("Index Name") or node.get("Relation Name", ""))
             for node in nodes if "Scan" in node["Node Type"]]
     assert not [scan for scan in used if scan[0] == "Seq Scan" and scan[1] in BIG_TABLES], used
@@ -663,7 +665,7 @@ def test_a_cached_page_checks_each_post_by_primary_keys(social_seeded: str, deep
     assert ("Index Scan", "users_followers_count_idx") in used, used
     assert ("Index Only Scan", "posts_user_created_idx") in used, used
     with psycopg2.connect(social_seeded) as conn, conn.cursor() as cur:
-        cur.execute(feeds.FEED_CANDIDATES, params)
+        cur.execute(query, params)
         merged = {row[0] for row in cur.fetchall() if row[1] == 1}
         cur.execute(f"SELECT p.id FROM posts p WHERE p.user_id = 1 AND {posts.BEFORE} "
                     "ORDER BY p.created_at DESC, p.id DESC LIMIT 21", params)
