@@ -6,7 +6,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sql.db import Cursor, Database, Row
+from sql.db import Cursor, Database, Prepared, Row
 from sql.users import PROFILE_COLUMNS
 
 # An expired job reads as closed in every query: no cron job has to close it.
@@ -183,6 +183,8 @@ SELECT_VIEWER_PARTS = f"""
     WHERE u.id = ANY(%(employer_ids)s::bigint[])
 """
 
+PREPARED_SELECT_VIEWER_PARTS = Prepared("job_viewer_parts", SELECT_VIEWER_PARTS)
+
 
 async def get_viewer_parts(db: Database, viewer_id: int, employer_ids: Collection[int],
                            job_ids: Collection[int]) -> tuple[dict[int, Row], set[int]]:
@@ -191,7 +193,7 @@ async def get_viewer_parts(db: Database, viewer_id: int, employer_ids: Collectio
     seen by the saver's next read."""
     if not employer_ids:
         return {}, set()
-    rows = await db.fetch_all(SELECT_VIEWER_PARTS, {
+    rows = await db.fetch_all(PREPARED_SELECT_VIEWER_PARTS, {
         "viewer_id": viewer_id, "employer_ids": list(set(employer_ids)),
         "job_ids": list(job_ids)})
     saved = set(rows[0]["saved_job_ids"]) if rows else set()

@@ -37,10 +37,12 @@ def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from walk(child)
 
 
-def scans(url: str, query: str, params: dict[str, Any]) -> list[tuple[str, str]]:
-    """(node type, index or relation) of every scan in the plan."""
+def scans(url: str, query: str, params: dict[str, Any], *,
+          generic: bool = False) -> list[tuple[str, str]]:
+    """(node type, index or relation) of every scan in the plan (see ``plan_nodes``)."""
     return [(node["Node Type"], node.get("Index Name") or node.get("Relation Name", ""))
-            for node in plan_nodes(url, query, params) if "Scan" in node["Node Type"]]
+            for node in plan_nodes(url, query, params, generic=generic)
+            if "Scan" in node["Node Type"]]
 
 
 def seeded_database(admin_url: str, label: str, seed_sql: str) -> Iterator[str]:

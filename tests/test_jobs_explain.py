@@ -178,8 +178,10 @@ def test_a_cached_job_pages_misses_read_by_primary_keys(jobs_seeded: str):
     assert ("Seq Scan", "users") not in employers, employers
 
 
-def test_the_viewer_part_of_a_job_page_uses_primary_keys(jobs_seeded: str):
+@pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
+def test_the_viewer_part_of_a_job_page_uses_primary_keys(jobs_seeded: str, generic: bool):
     found = scans(jobs_seeded, jobs.SELECT_VIEWER_PARTS, {
-        "viewer_id": 2042, "employer_ids": list(range(1, 21)), "job_ids": list(range(1, 21))})
+        "viewer_id": 2042, "employer_ids": list(range(1, 21)), "job_ids": list(range(1, 21))},
+        generic=generic)
     # follows is empty in this data set (a scan of nothing); users and saved_jobs are not.
     assert ("Seq Scan", "users") not in found and ("Seq Scan", "saved_jobs") not in found, found
