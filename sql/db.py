@@ -284,13 +284,13 @@ class Database:
                           stale_ok: bool = False) -> Any:
         return await self._read(lambda cur: cur.fetch_value(query, params), stale_ok)
 
-    async def fetch_one_write(self, query: str, params: Params = None) -> Row | None:
+    async def fetch_one_write(self, query: str | Prepared, params: Params = None) -> Row | None:
         """One autocommit statement on the primary (e.g. UPDATE … RETURNING), never retried."""
         pin_reads_to_primary()
         async with self.primary.cursor() as cur:
             return await cur.fetch_one(query, params)
 
-    async def fetch_all_write(self, query: str, params: Params = None) -> list[Row]:
+    async def fetch_all_write(self, query: str | Prepared, params: Params = None) -> list[Row]:
         pin_reads_to_primary()
         async with self.primary.cursor() as cur:
             return await cur.fetch_all(query, params)

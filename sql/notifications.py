@@ -123,12 +123,14 @@ SELECT_DELIVERY_CONTEXT = """
     WHERE u.id = %(user_id)s
 """
 
+PREPARED_SELECT_DELIVERY_CONTEXT = Prepared("delivery_context", SELECT_DELIVERY_CONTEXT)
+
 
 async def get_delivery_context(db: Database, user_id: int, notification_id: int | None,
                                message_id: int | None = None) -> Row | None:
     """Everything the just-before-sending checks and the rendering need, in one query;
     ``message_id``: a message the delivery waits on being unread (a reminder's)."""
-    return await db.fetch_one(SELECT_DELIVERY_CONTEXT, {
+    return await db.fetch_one(PREPARED_SELECT_DELIVERY_CONTEXT, {
         "user_id": user_id, "notification_id": notification_id, "message_id": message_id})
 
 

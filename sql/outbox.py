@@ -9,7 +9,7 @@ from typing import Any
 
 from psycopg2.extras import Json
 
-from sql.db import Cursor, Database, Row
+from sql.db import Cursor, Database, Prepared, Row
 
 INSERT_OUTBOX = """
     INSERT INTO outbox (kind, payload, idempotency_key, next_attempt_at)
@@ -19,11 +19,13 @@ INSERT_OUTBOX = """
     RETURNING id
 """
 
+PREPARED_INSERT_OUTBOX = Prepared("insert_outbox", INSERT_OUTBOX)
+
 
 async def insert_outbox_txn(cur: Cursor, kind: str, payload: dict[str, Any],
                             idempotency_key: str, delay_seconds: float = 0) -> int | None:
     """Queue one delivery; None when a row with this idempotency key already exists."""
-    row_id = await cur.fetch_value(INSERT_OUTBOX, {
+    row_id = await cur.fetch_value(PREPARED_INSERT_OUTBOX, {
         "kind": kind, "payload": Json(payload), "idempotency_key": idempotency_key,
         "delay_seconds": delay_seconds})
     return None if row_id is None else int(row_id)
@@ -56,6 +58,7 @@ CLAIM_ONE = f"""
                 FOR UPDATE SKIP LOCKED)
     RETURNING {CLAIMED_COLUMNS}
 """
+PREPARED_CLAIM_ONE = Prepared("claim_outbox_row", CLAIM_ONE)
 
 # Two index-ordered scans, each stopping at the batch size: rows whose lease ran out (a killed
 # process's, oldest lease first) and then due pending rows, oldest first. One scan with an OR
@@ -85,7 +88,8 @@ CLAIM_DUE = f"""
 
 async def claim_outbox_row(db: Database, row_id: int, lease_seconds: float) -> Row | None:
     """Take one row for delivery; None if it is not due or another worker holds it."""
-    return await db.fetch_one_write(CLAIM_ONE, {"id": row_id, "lease_seconds": lease_seconds})
+    return await db.fetch_one_write(PREPARED_CLAIM_ONE, {"id": row_id,
+                                                         "lease_seconds": lease_seconds})
 
 
 async def claim_due_outbox_rows(db: Database, limit: int, lease_seconds: float,
@@ -135,12 +139,13 @@ FINISH_MANY = """
     WHERE o.id = f.id AND o.status = 'sending' AND o.locked_until = f.lease
     RETURNING o.id
 """
+PREPARED_FINISH_MANY = Prepared("finish_outbox_rows", FINISH_MANY)
 
 
 async def finish_outbox_rows(db: Database, finishes: Sequence[Finish]) -> set[int]:
     """Record attempts' results; the ids recorded (a row whose lease we lost is not)."""
     ordered = sorted(finishes, key=lambda finish: finish.id)
-    rows = await db.fetch_all_write(FINISH_MANY, {
+    rows = await db.fetch_all_write(PREPARED_FINISH_MANY, {
         "ids": [f.id for f in ordered], "leases": [f.lease for f in ordered],
         "statuses": [f.status for f in ordered], "errors": [f.error for f in ordered],
         "delays": [f.delay_seconds for f in ordered]})

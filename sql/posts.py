@@ -74,13 +74,15 @@ INSERT_POST = f"""
     FROM inserted p CROSS JOIN author u
 """
 
+PREPARED_INSERT_POST = Prepared("insert_post", INSERT_POST)
+
 
 async def insert_post_txn(cur: Cursor, *, author_id: int, body: str, post_type: str,
                           related_job_id: int | None) -> Row | None:
     """The new post as its author sees it (HYDRATED_COLUMNS), or None when
     ``related_job_id`` names no job."""
     try:
-        return await cur.fetch_one(INSERT_POST, {
+        return await cur.fetch_one(PREPARED_INSERT_POST, {
             "author_id": author_id, "body": body, "post_type": post_type,
             "related_job_id": related_job_id})
     except ForeignKeyViolation:  # the job was deleted while we inserted

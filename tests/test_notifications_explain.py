@@ -1,5 +1,5 @@
-"""Every notifications page reads one index range, on the plan of each request and on the
-generic plan its prepared statement may keep (EXPLAIN).
+"""Every notifications page reads one index range, and a delivery's context primary keys, on
+the plan of each request and on the generic plan their prepared statements may keep (EXPLAIN).
 
 The data is built once per session in a database of its own: 300,000 notifications of 5,000
 users over a year, of every type, a fifth of them unread, from 2,000 actors.
@@ -13,7 +13,12 @@ from typing import Any
 
 import pytest
 
-from sql.notifications import LIST_CONDITIONS, LIST_NOTIFICATIONS, NOTIFICATION_TYPES
+from sql.notifications import (
+    LIST_CONDITIONS,
+    LIST_NOTIFICATIONS,
+    NOTIFICATION_TYPES,
+    SELECT_DELIVERY_CONTEXT,
+)
 from tests.explain import plan_nodes, seeded_database
 
 SEED = f"""
@@ -72,3 +77,16 @@ def test_each_notifications_page_reads_its_index_in_order(
     # ones of a type) a bitmap of a few rows is sorted: never more than a page.
     sorted_rows = [node["Plan Rows"] for node in nodes if node["Node Type"] == "Sort"]
     assert all(rows <= params["limit"] for rows in sorted_rows), sorted_rows
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom", "generic"])
+def test_a_deliverys_context_is_read_by_primary_keys(notifications_seeded: str, generic: bool):
+    """Each email and push re-reads its user, notification and preferences just before
+    sending: primary keys only, on the generic plan its prepared statement may keep too."""
+    nodes = plan_nodes(notifications_seeded, SELECT_DELIVERY_CONTEXT,
+                       {"user_id": 1234, "notification_id": 1234, "message_id": None},
+                       generic=generic)
+    scanned = {(node["Node Type"], node.get("Relation Name")) for node in nodes}
+    assert not {("Seq Scan", "users"), ("Seq Scan", "notifications")} & scanned, scanned
+    read = {node.get("Index Name") for node in nodes if "Index Name" in node}
+    assert {"users_pkey", "notifications_pkey"} <= read, read
