@@ -50,7 +50,6 @@ def public_profile(user: OwnUser, followed_by_me: bool) -> PublicProfile:
 
 
 AUTHOR_PREFIX = "author_"
-AUTHOR_PREFIX_LENGTH = len(AUTHOR_PREFIX)
 
 
 async def hydrate_posts(db: Database, rows: list[Row], viewer_id: int) -> list[Post]:
@@ -82,9 +81,13 @@ def _position(row: Row) -> tuple[datetime, int]:
     return row["created_at"], row["id"]
 
 
+# (row column, profile field): picking the author's columns by name, not by testing every
+# column's prefix, was 7 % of a feed page's samples.
+_AUTHOR_COLUMNS = [(AUTHOR_PREFIX + field, field) for field in PublicProfile.__struct_fields__]
+
+
 def _author_of(row: Row) -> PublicProfile:
-    return from_row({name[AUTHOR_PREFIX_LENGTH:]: value for name, value in row.items()
-                     if name.startswith(AUTHOR_PREFIX)}, PublicProfile)
+    return from_row({field: row[column] for column, field in _AUTHOR_COLUMNS}, PublicProfile)
 
 
 def _post(row: Row, author: PublicProfile) -> Post:
