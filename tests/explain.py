@@ -30,6 +30,15 @@ def plan_nodes(url: str, query: str, params: dict[str, Any], *,
     return list(walk(plan))
 
 
+def analyzed_plan(url: str, query: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The root node of ``query``'s plan as run (EXPLAIN ANALYZE, with buffer counts)."""
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query, params)
+        plan: dict[str, Any] = cur.fetchone()[0][0]["Plan"]
+    conn.close()
+    return plan
+
+
 def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """``node`` and every node below it in a JSON plan."""
     yield node

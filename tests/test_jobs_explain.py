@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg2
 import pytest
 
 from sql import applications, jobs, users
-from tests.explain import scans, seeded_database, walk
+from tests.explain import analyzed_plan, scans, seeded_database, walk
 
 SEED = """
     INSERT INTO users (email, password_hash, first_name, last_name, role)
@@ -119,11 +118,8 @@ def test_a_rare_word_reads_the_window_then_only_its_matches(jobs_seeded: str, q:
 # word with two matches at seed scale 1, where its words' entries take a handful.
 @pytest.mark.parametrize("q", ["54321", "12346"])
 def test_a_rare_word_reads_a_few_index_pages(jobs_seeded: str, q: str):
-    query = jobs.search_jobs_query({"q": q}, "open", after=False)
-    with psycopg2.connect(jobs_seeded) as conn, conn.cursor() as cur:
-        cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query, list_params(q=q))
-        plan: dict[str, Any] = cur.fetchone()[0][0]["Plan"]
-    conn.close()
+    plan = analyzed_plan(jobs_seeded, jobs.search_jobs_query({"q": q}, "open", after=False),
+                         list_params(q=q))
     [scan] = [node for node in walk(plan) if node.get("Index Name") == "jobs_search_idx"]
     pages = scan["Shared Hit Blocks"] + scan["Shared Read Blocks"]
     assert pages <= 10, (pages, scan["Index Cond"])
@@ -132,15 +128,8 @@ def test_a_rare_word_reads_a_few_index_pages(jobs_seeded: str, q: str):
 def rows_read(url: str, query: str, params: dict[str, Any]) -> dict[tuple[str, str], int]:
     """Rows each scan of jobs actually read (returned plus removed by its filter), by
     (node type, index or relation), from EXPLAIN ANALYZE."""
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query, params)
-        plan: dict[str, Any] = cur.fetchone()[0][0]["Plan"]
-    conn.close()
     read: dict[tuple[str, str], int] = {}
-    nodes = [plan]
-    while nodes:
-        node = nodes.pop()
-        nodes += node.get("Plans", [])
+    for node in walk(analyzed_plan(url, query, params)):
         if "Scan" in node["Node Type"] and node.get("Relation Name") == "jobs":
             key = (node["Node Type"], node.get("Index Name") or "jobs")
             read[key] = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
