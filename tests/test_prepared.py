@@ -11,6 +11,7 @@ import pytest
 
 from service.routes import API
 from sql.db import Database, Prepared
+from sql.events import PendingEvent, insert_events_txn
 from tests.conftest import Account, register
 from tests.helpers import create_post
 
@@ -26,6 +27,20 @@ async def test_a_prepared_statement_whose_first_run_fails_runs_again(db: Databas
     for n in (1, 1):
         async with db.transaction("divide") as cur:
             assert await cur.fetch_value(DIVIDE, {"n": n}) == 1
+
+
+async def test_a_prepared_statement_is_planned_once_per_connection(client: Any,
+                                                                  db: Database) -> None:
+    # A like's events: with PostgreSQL's default plan choice this statement (array
+    # parameters) was planned anew on every run, each costing as much as running it.
+    user = await register(client)
+    async with db.transaction("events") as cur:
+        for _ in range(8):
+            await insert_events_txn(cur, [PendingEvent(user.id, "unread")])
+        plans = await cur.fetch_one(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE name = 'insert_events'")
+    assert plans == {"generic_plans": 8, "custom_plans": 0}
 
 
 @pytest.mark.parametrize("prepare", [True, False])
