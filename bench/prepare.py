@@ -52,6 +52,23 @@ def ensure_database(admin_url: str, name: str) -> str:
     return with_database(admin_url, name)
 
 
+def vacuum(url: str) -> str:
+    """VACUUM (ANALYZE) the benchmark database; PostgreSQL's ``autovacuum`` setting.
+
+    Each run's writes leave dead rows and pages whose rows are not yet all visible (so an
+    index-only scan reads the heap too). In production autovacuum clears both between bursts;
+    where it is off (it was on this project's benchmark machine), later runs measured an
+    ever slower database. Each run starts from a vacuumed one instead."""
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("VACUUM (ANALYZE)")
+        cur.execute("SHOW autovacuum")
+        setting = str(cur.fetchone()[0])
+    conn.close()
+    return setting
+
+
 def ensure_seeded(url: str, scale: float, tokens_file: Path, env: dict[str, str]) -> dict[str, Any]:
     """Seed at ``scale`` unless the tokens file says this database already holds it."""
     if tokens_file.exists():

@@ -30,7 +30,14 @@ from typing import Any
 
 from bench.delivery import Sink, run_delivery
 from bench.live import raise_open_files_limit, run_live
-from bench.prepare import ROOT, ensure_database, ensure_seeded, ensure_wrk, write_pool_lua
+from bench.prepare import (
+    ROOT,
+    ensure_database,
+    ensure_seeded,
+    ensure_wrk,
+    vacuum,
+    write_pool_lua,
+)
 from bench.report import CaseResult, Report, parse_wrk, to_markdown, write_report
 
 RESULTS = ROOT / "bench" / "results"
@@ -96,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     tokens = RESULTS / f"tokens-{args.database}.json"
     summary = ensure_seeded(database_url, args.scale, tokens, base_env)
     pool_lua = write_pool_lua(summary, RESULTS / f"tokens-{args.database}.lua")
+    print("VACUUM (ANALYZE)", flush=True)
+    autovacuum = vacuum(database_url)
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    meta = machine_meta(args, summary, stamp)
+    meta = machine_meta(args, summary, stamp, autovacuum)
     only = set(filter(None, args.only.split(",")))
     cases: list[CaseResult] = []
     delivery: dict[str, Any] = {}
@@ -153,8 +162,8 @@ def selected(only: set[str], name: str) -> bool:
     return not only or name in only
 
 
-def machine_meta(args: argparse.Namespace, summary: dict[str, Any],
-                 stamp: str) -> dict[str, Any]:
+def machine_meta(args: argparse.Namespace, summary: dict[str, Any], stamp: str,
+                 autovacuum: str) -> dict[str, Any]:
     cpu = next((line.split(":", 1)[1].strip() for line in
                 Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -163,7 +172,8 @@ def machine_meta(args: argparse.Namespace, summary: dict[str, Any],
     notes = [f"scale {args.scale} ({summary['counts']['users']:,} users, "
              f"{summary['counts']['jobs']:,} jobs)", f"{args.workers} worker processes",
              f"{args.duration} s per case", "load tool on the same machine",
-             f"WRITE_RATE_LIMIT/AUTH_RATE_LIMIT={UNLIMITED}", "DELIVERY_SWEEP_SECONDS=1"]
+             f"WRITE_RATE_LIMIT/AUTH_RATE_LIMIT={UNLIMITED}", "DELIVERY_SWEEP_SECONDS=1",
+             f"database vacuumed before the run (autovacuum {autovacuum})"]
     if busy:
         notes.append(f"machine busy at start (load {load[0]:.1f})")
     if args.note:
