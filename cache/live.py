@@ -29,8 +29,11 @@ from cache.client import (
     Cache,
     CacheUnavailable,
     connect_subscriber,
+    is_cluster,
+    pipeline,
 )
-from cache.keys import LIVE_STREAMS_TTL_SECONDS
+from cache.keys import LIVE_STREAMS_TTL_SECONDS, VersionedKey
+from cache.versioned import queue_invalidation
 
 log = logging.getLogger(__name__)
 
@@ -55,21 +58,49 @@ return evicted
 """
 
 
-async def publish_events(cache: Cache, events: Sequence[dict[str, Any]]) -> None:
-    """After commit: tell every process's streams. If Redis cannot take them now (down,
-    stalled, or this process's breaker still open), they wait in the backlog: a process whose
-    subscription never dropped, or that subscribed again already, does not poll, and would
-    otherwise only find them at its streams' next full check."""
-    if events:
-        await publish(cache, {"events": list(events)})
+async def publish_events(cache: Cache, events: Sequence[dict[str, Any]],
+                         stale: Sequence[VersionedKey] = ()) -> None:
+    """After commit, in one round trip: invalidate the ``stale`` cache entries
+    (cache/versioned.py), then tell every process's streams, so that a client re-reading a
+    count when an event arrives never finds the stale copy. If Redis cannot take them now
+    (down, stalled, or this process's breaker still open), the process owes an epoch bump for
+    the entries, and the events wait in the backlog: a process whose subscription never
+    dropped, or that subscribed again already, does not poll, and would otherwise only find
+    them at its streams' next full check."""
+    if not events and not stale:
+        return
+    payload = _encode({"events": list(events)}) if events else None
+
+    async def send(client: redis.Redis) -> None:
+        # redis-py refuses PUBLISH in a cluster's pipeline: there it follows on its own.
+        apart = is_cluster(client)
+        pipe = pipeline(client)
+        queue_invalidation(pipe, stale)
+        if payload is not None and not apart:
+            pipe.publish(cache.keys.live_channel(), payload)
+        await pipe.execute()
+        if payload is not None and apart:
+            await client.publish(cache.keys.live_channel(), payload)
+
+    try:
+        await cache.run(send)
+    except CacheUnavailable:
+        if stale:
+            cache.missed_invalidation()
+        if payload is not None:
+            cache.live_backlog.append(payload)
 
 
 async def publish(cache: Cache, message: dict[str, Any]) -> None:
-    payload = json.dumps(message, separators=(",", ":"), default=str)
+    payload = _encode(message)
     published = await cache.run_or(
         lambda client: client.publish(cache.keys.live_channel(), payload), None)
     if published is None:
         cache.live_backlog.append(payload)
+
+
+def _encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), default=str)
 
 
 async def publish_backlog(cache: Cache) -> None:

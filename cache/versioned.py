@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as redis
 
@@ -85,13 +86,19 @@ async def invalidate_versioned(cache: Cache, keys: Sequence[VersionedKey]) -> No
 
     async def bump(client: redis.Redis) -> None:
         pipe = pipeline(client)
-        for key in keys:
-            pipe.incr(key.generation)
-            pipe.expire(key.generation, GENERATION_TTL_SECONDS)
-            pipe.delete(key.value)
+        queue_invalidation(pipe, keys)
         await pipe.execute()
 
     try:
         await cache.run(bump)
     except CacheUnavailable:
         cache.missed_invalidation()
+
+
+def queue_invalidation(pipe: Any, keys: Sequence[VersionedKey]) -> None:
+    """Add the invalidation of ``keys`` to ``pipe`` (whose caller owes an epoch bump with
+    ``cache.missed_invalidation()`` if the pipeline fails)."""
+    for key in keys:
+        pipe.incr(key.generation)
+        pipe.expire(key.generation, GENERATION_TTL_SECONDS)
+        pipe.delete(key.value)

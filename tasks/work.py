@@ -3,8 +3,9 @@
 Every write goes through ``unit_of_work``. Code that changes what a cache holds, revokes
 tokens, or writes notifications or outbox rows records that on the ``Work``; just before
 commit the live events it causes are stored with their ids (sql/events.py); once the
-transaction commits, the cache entries are invalidated, the tokens revoked in every process,
-the live events published and the delivery queue woken (as Synapse's ``txn.call_after``).
+transaction commits, the tokens are revoked in every process, the cache entries invalidated
+and the live events published (one Redis round trip), the after-commit actions run and the
+delivery queue woken (as Synapse's ``txn.call_after``).
 Nothing touches Redis or the queue while the transaction is open, and nothing does if it
 rolls back.
 """
@@ -21,7 +22,6 @@ from cache.jobs import job_flag_keys, job_keys
 from cache.keys import VersionedKey
 from cache.live import publish_events
 from cache.tokens import revoke_cached_tokens
-from cache.versioned import invalidate_versioned
 from sql.db import Cursor, Database
 from sql.events import PendingEvent, insert_events_txn
 from tasks.queue import OutboxQueue
@@ -100,12 +100,11 @@ async def unit_of_work(stores: Stores, name: str) -> AsyncIterator[Work]:
         work = Work(cur, stores)
         yield work
         events = await _store_live_events_txn(work)
-    await invalidate_versioned(stores.cache, work.stale_entries())
     if work.tokens_revoked:
         await revoke_cached_tokens(stores.cache, sorted(work.tokens_revoked))
+    await publish_events(stores.cache, events, stale=work.stale_entries())
     for action in work.actions:
         await action()
-    await publish_events(stores.cache, events)
     stores.queue.wake(work.outbox_ids)
 
 
