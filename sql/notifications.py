@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
@@ -39,9 +40,10 @@ CHANNEL_ENABLED = """
                   AND NOT p.{channel})
 """
 
-# The notification and, when asked (%(push)s), one push delivery per subscription of the user,
-# so one failing browser never repeats another's: one statement, one round trip. A delivery's
-# topic and key default to ones made from the notification's id.
+# The notification and, when asked, its deliveries, in one statement (one round trip): one
+# push per subscription of the user (%(push)s), so one failing browser never repeats
+# another's, and the email (%(email)s). Each channel is skipped when the user turned it off
+# for the type. The deliveries' topic and keys default to ones made from the notification's id.
 def _insert_notification(on_repeat: str) -> str:
     return f"""
     WITH notification AS (
@@ -59,8 +61,22 @@ def _insert_notification(on_repeat: str) -> str:
         WHERE %(push)s::boolean AND {CHANNEL_ENABLED.format(channel="push")}
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING id
+    ), emailed AS (
+        INSERT INTO outbox (kind, payload, idempotency_key, next_attempt_at)
+        SELECT 'email',
+               jsonb_build_object('email_type', %(type)s::text, 'user_id', %(user_id)s::bigint,
+                                  'notification_id', n.id) || %(email_extra)s::jsonb,
+               coalesce(%(email_key)s::text,
+                        'email:' || coalesce(%(occurrence)s::text, 'n' || n.id)),
+               now() + make_interval(secs => %(email_delay_seconds)s::float8)
+        FROM notification n
+        WHERE %(email)s::boolean AND {CHANNEL_ENABLED.format(channel="email")}
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING id
     )
-    SELECT n.id, ARRAY(SELECT id FROM pushed) AS push_ids FROM notification n
+    SELECT n.id, ARRAY(SELECT id FROM pushed) AS push_ids,
+           (SELECT id FROM emailed) AS email_id
+    FROM notification n
 """
 
 
@@ -70,42 +86,37 @@ INSERT_NOTIFICATION = {
 }
 
 
+@dataclass(frozen=True)
+class EmailDelivery:
+    """A notification's email: its outbox key (default: one made from the occurrence), how
+    long it waits, and what its payload holds besides type, user and notification."""
+
+    key: str | None = None
+    delay_seconds: float = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 async def insert_notification_txn(cur: Cursor, *, user_id: int, type: str,
                                   actor_id: int | None, related_id: int | None,
                                   data: dict[str, Any], dedup_key: str | None,
                                   refresh: bool, push: bool, topic: str | None,
-                                  occurrence: str | None) -> tuple[int, list[int]] | None:
-    """The notification's id and its push deliveries' outbox ids (when ``push``); None when
-    this event already notified the user, or when the user and the actor block each other.
-    ``occurrence`` keys the deliveries (default: the notification's id)."""
+                                  occurrence: str | None,
+                                  email: EmailDelivery | None
+                                  ) -> tuple[int, list[int]] | None:
+    """The notification's id and the outbox ids of its deliveries (push when ``push``, email
+    when ``email``, each unless the user turned it off); None when this event already
+    notified the user, or when the user and the actor block each other. ``occurrence`` keys
+    the deliveries (default: the notification's id)."""
+    emailing = email or EmailDelivery()
     row = await cur.fetch_one(INSERT_NOTIFICATION[refresh], {
         "user_id": user_id, "actor_id": actor_id, "type": type, "related_id": related_id,
         "data": Json(data), "dedup_key": dedup_key, "push": push, "topic": topic,
-        "occurrence": occurrence})
-    return None if row is None else (int(row["id"]), list(row["push_ids"]))
-
-
-INSERT_EMAIL_DELIVERY = f"""
-    INSERT INTO outbox (kind, payload, idempotency_key, next_attempt_at)
-    SELECT 'email', %(payload)s::jsonb, %(key)s::text,
-           now() + make_interval(secs => %(delay_seconds)s::float8)
-    WHERE {CHANNEL_ENABLED.format(channel="email")}
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING id
-"""
-
-
-PREPARED_INSERT_EMAIL_DELIVERY = Prepared("insert_email_delivery", INSERT_EMAIL_DELIVERY)
-
-
-async def insert_email_delivery_txn(cur: Cursor, *, user_id: int, type: str,
-                                    payload: dict[str, Any], key: str,
-                                    delay_seconds: float = 0) -> int | None:
-    """Queue the email if the user wants this type by email; None otherwise or on repeat."""
-    value = await cur.fetch_value(PREPARED_INSERT_EMAIL_DELIVERY, {
-        "user_id": user_id, "type": type, "payload": Json(payload), "key": key,
-        "delay_seconds": delay_seconds})
-    return None if value is None else int(value)
+        "occurrence": occurrence, "email": email is not None, "email_key": emailing.key,
+        "email_delay_seconds": emailing.delay_seconds, "email_extra": Json(emailing.extra)})
+    if row is None:
+        return None
+    emailed = [] if row["email_id"] is None else [int(row["email_id"])]
+    return int(row["id"]), [*row["push_ids"], *emailed]
 
 
 SELECT_DELIVERY_CONTEXT = """

@@ -11,11 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sql.notifications import (
-    NOTIFICATION_TYPES,
-    insert_email_delivery_txn,
-    insert_notification_txn,
-)
+from sql.notifications import NOTIFICATION_TYPES, EmailDelivery, insert_notification_txn
 from sql.outbox import insert_outbox_txn
 from tasks.mail_render import ACCOUNT_EMAIL_TYPES
 from tasks.work import Work
@@ -54,27 +50,23 @@ async def notify_txn(work: Work, event: NewNotification) -> int | None:
     """
     if event.type not in NOTIFICATION_TYPES:
         raise ValueError(f"unknown notification type {event.type!r}")
-    cur = work.cur
+    email = None
+    if event.email and event.type in EMAIL_FOR_TYPE:
+        extra = ({} if event.unread_message_id is None
+                 else {"unread_message_id": event.unread_message_id})
+        email = EmailDelivery(key=event.email_key, delay_seconds=event.email_delay_seconds,
+                              extra=extra)
     inserted = await insert_notification_txn(
-        cur, user_id=event.user_id, type=event.type, actor_id=event.actor_id,
+        work.cur, user_id=event.user_id, type=event.type, actor_id=event.actor_id,
         related_id=event.related_id, data=event.data or {}, dedup_key=event.dedup_key,
-        refresh=event.refresh, push=event.push, topic=event.topic, occurrence=event.event_key)
+        refresh=event.refresh, push=event.push, topic=event.topic, occurrence=event.event_key,
+        email=email)
     if inserted is None:
         return None
-    notification_id, push_ids = inserted
+    notification_id, delivery_ids = inserted
     work.unread_count_changed("notifications", event.user_id)
     work.live_event(event.user_id, "notification", notification_id)
-    work.deliver_after_commit(*push_ids)
-    occurrence = event.event_key or f"n{notification_id}"
-    if event.email and event.type in EMAIL_FOR_TYPE:
-        payload = {"email_type": event.type, "user_id": event.user_id,
-                   "notification_id": notification_id}
-        if event.unread_message_id is not None:
-            payload["unread_message_id"] = event.unread_message_id
-        work.deliver_after_commit(await insert_email_delivery_txn(
-            cur, user_id=event.user_id, type=event.type, payload=payload,
-            key=event.email_key or f"email:{occurrence}",
-            delay_seconds=event.email_delay_seconds))
+    work.deliver_after_commit(*delivery_ids)
     return notification_id
 
 

@@ -525,6 +525,34 @@ async def test_lists_cost_the_same_statements_whatever_the_page_size(
         await measured.close()  # before the proxy under it stops
 
 
+async def test_a_message_costs_six_statements_with_its_email_and_push(
+        client: Client, user: Account, db: Database, make_client: ClientFactory,
+        statement_counter: StatementCounter):
+    other = await register(client)
+    opened = await client.post(f"{API}/conversations", json={"user_id": other.id},
+                               headers=user.headers)
+    cid = (await opened.json())["id"]
+    measured = await make_client(database_url=await statement_counter.start(),
+                                 delivery_sweep_seconds=3600)
+    try:
+        await measured.get(f"{API}/me", headers=user.headers)  # warm: the token is cached
+        statement_counter.queries.clear()
+        sent = await send(measured, user, cid)
+        # BEGIN with the conversation's lock, the message, the notification with its email
+        # and push deliveries, the event ids, the events, COMMIT.
+        statements = list(statement_counter.queries)
+    finally:
+        await measured.close()  # before the proxy under it stops
+    assert len(statements) == 6, statements
+    email = await db.fetch_one(
+        "SELECT payload, idempotency_key FROM outbox WHERE kind = 'email' "
+        "AND payload->>'email_type' = 'message' AND (payload->>'user_id')::bigint = %(id)s",
+        {"id": other.id})
+    assert email is not None
+    assert email["payload"]["unread_message_id"] == sent["id"]
+    assert email["idempotency_key"] == f"message-reminder:{cid}:{other.id}:{sent['id']}"
+
+
 SEED_SQL = """
     SET session_replication_role = replica;  -- seeding only: skip the foreign-key triggers
     INSERT INTO users (email, password_hash, first_name, last_name, role)

@@ -17,7 +17,7 @@ from psycopg2.extras import Json
 from sql.db import Prepared
 from sql.events import PREPARED_ALLOCATE_IDS, PREPARED_INSERT_EVENTS
 from sql.messages import PREPARED_INSERT_MESSAGE, PREPARED_LOCK_CONVERSATION
-from sql.notifications import INSERT_NOTIFICATION, PREPARED_INSERT_EMAIL_DELIVERY
+from sql.notifications import INSERT_NOTIFICATION
 from sql.outbox import PREPARED_CLAIM_ONE, PREPARED_FINISH_MANY
 from sql.posts import PREPARED_INSERT_LIKE, PREPARED_INSERT_POST
 from tests.explain import scans, seeded_database
@@ -76,12 +76,13 @@ WRITES: list[tuple[Prepared, dict[str, Any]]] = [
     (INSERT_NOTIFICATION[False], {
         "user_id": 20, "actor_id": 10, "type": "post_like", "related_id": 1234,
         "data": Json({}), "dedup_key": "like:new", "topic": None, "occurrence": None,
-        "push": True}),
+        "push": True, "email": False, "email_key": None, "email_delay_seconds": 0,
+        "email_extra": Json({})}),
     (INSERT_NOTIFICATION[True], {
         "user_id": 20, "actor_id": 10, "type": "message", "related_id": 5, "data": Json({}),
-        "dedup_key": "message:5", "topic": "message-5", "occurrence": "m1", "push": True}),
-    (PREPARED_INSERT_EMAIL_DELIVERY, {"payload": Json({}), "key": "email:new",
-                                      "delay_seconds": 0, "user_id": 20, "type": "message"}),
+        "dedup_key": "message:5", "topic": "message-5", "occurrence": "m1", "push": True,
+        "email": True, "email_key": "email:m1", "email_delay_seconds": 60,
+        "email_extra": Json({"unread_message_id": 9})}),
     (PREPARED_ALLOCATE_IDS, {"user_ids": [10, 20], "counts": [1, 2]}),
     (PREPARED_INSERT_EVENTS, {"user_ids": [20, 20], "ids": [11, 12],
                               "kinds": ["notification", "unread"], "refs": [99, None]}),
