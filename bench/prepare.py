@@ -57,8 +57,8 @@ def vacuum(url: str) -> str:
 
     Each run's writes leave dead rows and pages whose rows are not yet all visible (so an
     index-only scan reads the heap too). In production autovacuum clears both between bursts;
-    where it is off (it was on this project's benchmark machine), later runs measured an
-    ever slower database. Each run starts from a vacuumed one instead."""
+    where it is off, as on this project's benchmark machine, each run measured a slower
+    database than the one before. Each run starts from a vacuumed one instead."""
     conn = psycopg2.connect(url)
     conn.autocommit = True
     with conn.cursor() as cur:
