@@ -216,8 +216,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DB_ACQUIRE_TIMEOUT", "db_acquire_timeout", _non_negative_float,
              "seconds to wait for a database connection before answering 503"),
     Variable("DB_PREPARE_STATEMENTS", "db_prepare_statements", _boolean,
-             "prepare the hot write statements and the notification, conversation and message "
-             "lists once per connection; false behind a pooler that shares server connections "
+             "prepare the hot statements (the writes that notify, the outbox, the feed page "
+             "and the notification, conversation and message lists) once per connection, each "
+             "run on its generic plan; false behind a pooler that shares server connections "
              "between clients (PgBouncer in transaction mode)"),
     Variable("REQUEST_TIMEOUT", "request_timeout", _non_negative_float,
              "seconds a request may take before it is cancelled with 503"),
