@@ -71,6 +71,8 @@ log = logging.getLogger("hireme.run")
 LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s [%(request_id)s] %(message)s"
 BACKLOG = 1024
 GRACE_SECONDS = 30.0  # a worker's time to finish in-flight requests after SIGTERM
+SETTLE_SECONDS = 0.5  # after SIGTERM, connections accepted just before may still send
+KEEPALIVE_SECONDS = 75.0  # over nginx's upstream keepalive_timeout (60 s), which closes first
 KILL_AFTER_SECONDS = GRACE_SECONDS + 10.0  # then the supervisor stops waiting and kills it
 RESTART_DELAY_MIN_SECONDS = 1.0  # at most one restart per second ...
 RESTART_DELAY_MAX_SECONDS = 30.0  # ... doubling up to this while workers keep dying young
@@ -238,19 +240,39 @@ def serve(settings: Settings) -> int:
         log.info("applied migration %s", name)
 
     def serve_app(sock: socket.socket, ready: Callable[[], None]) -> None:
-        app = create_app(settings)
-
-        async def say_ready(_app: web.Application) -> None:
-            ready()  # after every cleanup_ctx set-up: the pools are open
-
-        app.on_startup.append(say_ready)
-        web.run_app(app, sock=sock, loop=uvloop.new_event_loop(),
-                    backlog=BACKLOG, shutdown_timeout=GRACE_SECONDS, print=None,
-                    access_log=None, handle_signals=True)
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve_until_stopped(create_app(settings), sock, ready))
 
     with listening_socket(settings.bind, settings.port) as sock, metrics_directory():
         Supervisor(serve_app, sock, settings.web_concurrency).run()
     return 0
+
+
+async def serve_until_stopped(app: web.Application, sock: socket.socket,
+                              ready: Callable[[], None]) -> None:
+    """Serve ``app`` on ``sock`` until SIGTERM or SIGINT, then drain.
+
+    The drain first stops accepting and waits ``SETTLE_SECONDS`` before aiohttp's cleanup
+    closes every connection that has not started a request: a proxy sends its request right
+    after connecting and retries only on connections it reused, so a connection accepted a
+    moment before the signal must still get its answer.
+    """
+    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                           shutdown_timeout=GRACE_SECONDS, keepalive_timeout=KEEPALIVE_SECONDS)
+    await runner.setup()  # every cleanup_ctx set-up: the pools are open
+    try:
+        site = web.SockSite(runner, sock, backlog=BACKLOG)
+        await site.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, stop.set)
+        ready()  # accepting now: a rolling restart may retire the old workers
+        await stop.wait()
+        await site.stop()
+        await asyncio.sleep(SETTLE_SECONDS)
+    finally:
+        await runner.cleanup()
 
 
 @contextmanager

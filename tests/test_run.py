@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -150,6 +152,25 @@ def test_serve_keeps_its_workers_and_stops_on_sigterm(
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+def test_a_connection_accepted_as_its_worker_stops_still_gets_its_answer(
+        supervisor: tuple[subprocess.Popen[bytes], int]) -> None:
+    """A proxy sends its request right after connecting, and never retries a new connection.
+    A worker told to stop just after accepting one must still answer what arrives on it."""
+    process, port = supervisor
+    wait_for(lambda: len(children(process.pid)) == 2, "two workers")
+    request = b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with contextlib.ExitStack() as stack:
+        connections = [stack.enter_context(socket.create_connection(("127.0.0.1", port), 10))
+                       for _ in range(6)]
+        time.sleep(0.3)  # both workers accept what is queued
+        for pid in children(process.pid):
+            os.kill(pid, signal.SIGTERM)
+        time.sleep(0.1)
+        for connection in connections:
+            connection.sendall(request)
+        assert [connection.recv(12) for connection in connections] == [b"HTTP/1.1 200"] * 6
 
 
 def test_workers_do_not_outlive_a_killed_supervisor(
