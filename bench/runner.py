@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     tokens = RESULTS / f"tokens-{args.database}.json"
     summary = ensure_seeded(database_url, args.scale, tokens, base_env)
     pool_lua = write_pool_lua(summary, RESULTS / f"tokens-{args.database}.lua")
-    print("VACUUM (ANALYZE)", flush=True)
+    print("VACUUM (ANALYZE), CHECKPOINT", flush=True)
     autovacuum = vacuum(database_url)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     meta = machine_meta(args, summary, stamp, autovacuum)
@@ -173,7 +173,7 @@ def machine_meta(args: argparse.Namespace, summary: dict[str, Any], stamp: str,
              f"{summary['counts']['jobs']:,} jobs)", f"{args.workers} worker processes",
              f"{args.duration} s per case", "load tool on the same machine",
              f"WRITE_RATE_LIMIT/AUTH_RATE_LIMIT={UNLIMITED}", "DELIVERY_SWEEP_SECONDS=1",
-             f"database vacuumed before the run (autovacuum {autovacuum})"]
+             f"database vacuumed and checkpointed before the run (autovacuum {autovacuum})"]
     if busy:
         notes.append(f"machine busy at start (load {load[0]:.1f})")
     if args.note:
