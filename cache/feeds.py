@@ -123,24 +123,10 @@ def slice_entries(entries: Sequence[Entry], complete: bool, before: Entry | None
 async def read_feed(cache: Cache, user_id: int, before: Entry | None,
                     count: int) -> FeedSlice | None:
     """One round trip; None when Redis is unavailable."""
-    key = cache.keys.feed(user_id)
 
     async def read(client: redis.Redis) -> list[Any]:
-        # A plain pipeline, no MULTI/EXEC: a write landing between these reads is harmless,
-        # as every page is re-checked in PostgreSQL, and a fill is refused unless the
-        # generation and epoch read here are still current.
-        pipe = client.pipeline(transaction=False)
-        pipe.exists(key.value)
-        pipe.get(key.generation)
-        pipe.get(cache.keys.epoch())
-        pipe.get(cache.keys.feed_epoch(user_id))
-        if before is None:
-            pipe.zrevrangebyscore(key.value, "+inf", "-inf", start=0, num=count + 1,
-                                  withscores=True)
-        else:  # the cursor's own score (ties, usually just the cursor's post), then older
-            pipe.zrevrangebyscore(key.value, before[0], before[0], withscores=True)
-            pipe.zrevrangebyscore(key.value, f"({before[0]}", "-inf", start=0, num=count + 1,
-                                  withscores=True)
+        pipe = pipeline(client)
+        queue_feed_read(pipe, cache, user_id, before, count)
         result: list[Any] = await pipe.execute()
         return result
 
@@ -148,6 +134,32 @@ async def read_feed(cache: Cache, user_id: int, before: Entry | None,
         raw = await cache.run(read)
     except CacheUnavailable:
         return None
+    return feed_slice_of(cache, raw, before, count)
+
+
+def queue_feed_read(pipe: Any, cache: Cache, user_id: int, before: Entry | None,
+                    count: int) -> None:
+    """The commands that read a feed page, added to ``pipe`` (``feed_slice_of`` reads their
+    answers). A plain pipeline, no MULTI/EXEC: a write landing between these reads is
+    harmless, as every page is re-checked in PostgreSQL, and a fill is refused unless the
+    generation and epoch read here are still current."""
+    key = cache.keys.feed(user_id)
+    pipe.exists(key.value)
+    pipe.get(key.generation)
+    pipe.get(cache.keys.epoch())
+    pipe.get(cache.keys.feed_epoch(user_id))
+    if before is None:
+        pipe.zrevrangebyscore(key.value, "+inf", "-inf", start=0, num=count + 1,
+                              withscores=True)
+    else:  # the cursor's own score (ties, usually just the cursor's post), then older
+        pipe.zrevrangebyscore(key.value, before[0], before[0], withscores=True)
+        pipe.zrevrangebyscore(key.value, f"({before[0]}", "-inf", start=0, num=count + 1,
+                              withscores=True)
+
+
+def feed_slice_of(cache: Cache, raw: Sequence[Any], before: Entry | None,
+                  count: int) -> FeedSlice:
+    """The page that the answers to ``queue_feed_read``'s commands hold."""
     epoch = raw[2] or ""
     current = bool(raw[0]) and (raw[3] or "") == epoch
     cache.count(hit=current)

@@ -11,13 +11,13 @@ alone, so it runs unchanged on a Redis Cluster.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
 
-from cache.client import Cache, CacheUnavailable, get_many, pipeline
+from cache.client import Cache, CacheUnavailable, get_many, is_cluster, pipeline
 from cache.epoch import stamp, unstamp
 from cache.keys import TOKEN_TTL_SECONDS, VersionedKey
 from cache.live import publish_revoked
@@ -52,35 +52,55 @@ class CachedToken:
 
 async def get_cached_token(cache: Cache, token_hash_hex: str) -> CachedToken:
     """The cached principal or tombstone, with the epoch, in one round trip."""
-    token, _ = await read_token_with(cache, token_hash_hex, ())
+    token, _, _ = await read_token_with(cache, token_hash_hex, ())
     return token
 
 
+# Adds a request's other Redis reads to the token's pipeline.
+QueueReads = Callable[[Any], None]
+
+
 async def read_token_with(cache: Cache, token_hash_hex: str, keys: Sequence[VersionedKey],
-                          marker: str | None = None
-                          ) -> tuple[CachedToken, list[Cached] | None]:
+                          marker: str | None = None, queue_reads: QueueReads | None = None
+                          ) -> tuple[CachedToken, list[Cached] | None, list[Any] | None]:
     """The token's cached principal and, in the same round trip, the versioned ``keys`` the
-    request will read (for the user the token names: see ``service.tokens.user_hint``) and
-    whether the recent-write ``marker`` is set; the entries are None when Redis is
-    unavailable. One MGET: nothing here needs MULTI."""
+    request will read (for the user the token names: see ``service.tokens.user_hint``),
+    whether the recent-write ``marker`` is set, and the answers to the commands
+    ``queue_reads`` adds; the last two are None when Redis is unavailable. Without
+    ``queue_reads``, one MGET: nothing here needs MULTI."""
     names = [cache.keys.token(token_hash_hex), cache.keys.epoch(),
              *value_and_generation_names(keys)]
     if marker:
         names.append(marker)
-    raw = await cache.run_or(lambda client: get_many(client, names), None)
-    if raw is None:
+    answers = await cache.run_or(lambda client: _get_many_and(client, names, queue_reads), None)
+    if answers is None:
         cache.count(hit=False)
-        return CachedToken(), None
+        return CachedToken(), None, None
+    raw, more = answers
     wrote = raw.pop() is not None if marker else None
     value, epoch = raw[0], raw[1] or ""
     entries = cached_entries(cache, epoch, raw[2:])
     if value == REVOKED:
         cache.count(hit=True)
-        return CachedToken(revoked=True, epoch=epoch, wrote_recently=wrote), entries
+        return CachedToken(revoked=True, epoch=epoch, wrote_recently=wrote), entries, more
     payload = unstamp(value, epoch)
     cache.count(hit=payload is not None)
     return CachedToken(json.loads(payload) if payload else None, epoch=epoch,
-                       wrote_recently=wrote), entries
+                       wrote_recently=wrote), entries, more
+
+
+async def _get_many_and(client: redis.Redis, names: list[str], queue_reads: QueueReads | None
+                        ) -> tuple[list[str | None], list[Any] | None]:
+    if queue_reads is None:
+        return await get_many(client, names), None
+    pipe = pipeline(client)
+    if is_cluster(client):  # a cluster's MGET cannot span slots: the reads go on their own
+        queue_reads(pipe)
+        return await get_many(client, names), await pipe.execute()
+    pipe.mget(names)
+    queue_reads(pipe)
+    first, *more = await pipe.execute()
+    return first, more
 
 
 async def fill_cached_token(cache: Cache, token_hash_hex: str, epoch: str,

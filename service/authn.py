@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 from aiohttp import web
 
@@ -33,11 +35,13 @@ class Principal:
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 # What a handler reads through the cache for a user: read with the token when it can be.
 ReadsOf = Callable[[int], Sequence[CachedValue]]
+# Or the Redis commands it adds to the token's pipeline for a user.
+QueueReadsOf = Callable[[int, Any], None]
 
 
 async def authenticate(request: web.Request) -> Principal:
     """The caller, or 401. Writes also count against the caller's write rate limit."""
-    principal, _ = await authenticate_reading(request, None)
+    principal, _, _ = await _authenticate(request, None, None)
     return principal
 
 
@@ -49,22 +53,41 @@ async def authenticate_reading(request: web.Request, reads: ReadsOf | None
     The entries come back only when the token's user hint (``service.tokens.user_hint``)
     proves to be the caller; otherwise None, and the handler reads them itself.
     """
+    principal, entries, _ = await _authenticate(request, reads, None)
+    return principal, entries
+
+
+async def authenticate_pipelined(request: web.Request, queue_reads: QueueReadsOf
+                                 ) -> tuple[Principal, list[Any] | None]:
+    """The caller, and the answers to the Redis commands ``queue_reads(user_id, pipeline)``
+    adds, sent in the token's round trip; as with ``authenticate_reading``, None unless the
+    token's user hint proves to be the caller (or when Redis is unavailable)."""
+    principal, _, answers = await _authenticate(request, None, queue_reads)
+    return principal, answers
+
+
+async def _authenticate(request: web.Request, reads: ReadsOf | None,
+                        queue_reads: QueueReadsOf | None
+                        ) -> tuple[Principal, list[Cached] | None, list[Any] | None]:
     principal = request.get(PRINCIPAL_KEY)
     if principal is not None:
-        return principal, None
+        return principal, None, None
     token = bearer_token(request)
     token_hash = hash_token(token)
     hint = user_hint(token)
     keys = [value.key for value in reads(hint)] if reads and hint else []
-    cached, entries = await read_token_with(request.app[STORES].cache, token_hash.hex(), keys,
-                                            marker_to_read(request, hint))
+    queue = partial(queue_reads, hint) if queue_reads and hint else None
+    cached, entries, answers = await read_token_with(
+        request.app[STORES].cache, token_hash.hex(), keys, marker_to_read(request, hint), queue)
     principal = await _principal_of(request, token_hash, cached)
     request[PRINCIPAL_KEY] = principal
     await follow_own_writes(request, principal.user_id,
                             cached.wrote_recently if principal.user_id == hint else None)
     if request.method not in SAFE_METHODS:
         await enforce_write_limit(request, principal.user_id)
-    return principal, (entries if keys and principal.user_id == hint else None)
+    if principal.user_id != hint:
+        return principal, None, None
+    return principal, (entries if keys else None), answers
 
 
 async def require_employer(request: web.Request) -> Principal:

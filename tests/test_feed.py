@@ -29,6 +29,7 @@ from sql.migrate import apply_migrations
 from tasks.work import unit_of_work
 from tests import servers
 from tests.conftest import API, Account, ClientFactory, register
+from tests.counting_proxy import CountingProxy
 from tests.explain import plan_nodes, scans
 from tests.helpers import (
     block,
@@ -134,6 +135,23 @@ async def test_author_sees_own_post_at_once_and_followers_soon(
 
     assert await wait_until(everyone_has_it, timeout=5, interval=0.02) < 2
     assert all(cached_ids(redis_client, redis_prefix, fan.id) == [post["id"]] for fan in fans)
+
+
+async def test_a_warm_feed_page_is_one_redis_round_trip(
+        make_client: ClientFactory, db: Database, proxy: CountingProxy):
+    client = await make_client(redis_url=proxy.url)
+    author, fan = await register(client), await register(client)
+    await follow(client, fan, author.id)
+    posts_made = [(await create_post(client, author, f"post {n}"))["id"] for n in range(3)]
+    await settle(db)
+    assert await feed(client, fan) == posts_made[::-1]  # rebuilt and cached
+    await asyncio.sleep(0.3)  # the registrations' and posts' deliveries settle their Redis calls
+    first = await (await client.get(f"{API}/feed?limit=1", headers=fan.headers)).json()
+    for path in ("/feed", f"/feed?limit=1&cursor={first['next_cursor']}"):
+        before = proxy.writes
+        answer = await client.get(f"{API}{path}", headers=fan.headers)
+        assert answer.status == 200 and (await answer.json())["items"], path
+        assert proxy.writes - before == 1, path  # the token and the feed together
 
 
 async def test_only_recently_seen_followers_get_fanout(
