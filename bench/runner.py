@@ -39,6 +39,7 @@ from bench.prepare import (
     write_pool_lua,
 )
 from bench.report import CaseResult, Report, parse_wrk, to_markdown, write_report
+from bench.warm import warm_caches
 
 RESULTS = ROOT / "bench" / "results"
 LUA = ROOT / "bench" / "lua"
@@ -127,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         with service(env) as server:
             url = f"http://127.0.0.1:{server.port}"
             if wrk_cases:
+                pooled = [user["token"] for user in summary["users"]]
+                print(f"warming {len(pooled)} users' cached reads", flush=True)
+                print(f"warm in {warm_caches(url, pooled):.1f} s", flush=True)
                 run_wrk(wrk, "warm-up", "mixed", 64, 3, url, LUA / "hireme.lua", pool_lua,
                         "mixed")
             for name, group in wrk_cases:
