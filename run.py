@@ -257,16 +257,16 @@ async def serve_until_stopped(app: web.Application, sock: socket.socket,
     after connecting and retries only on connections it reused, so a connection accepted a
     moment before the signal must still get its answer.
     """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
     runner = web.AppRunner(app, handle_signals=False, access_log=None,
                            shutdown_timeout=GRACE_SECONDS, keepalive_timeout=KEEPALIVE_SECONDS)
     await runner.setup()  # every cleanup_ctx set-up: the pools are open
     try:
         site = web.SockSite(runner, sock, backlog=BACKLOG)
         await site.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in STOP_SIGNALS:
-            loop.add_signal_handler(signum, stop.set)
         ready()  # accepting now: a rolling restart may retire the old workers
         await stop.wait()
         await site.stop()
