@@ -57,11 +57,11 @@ async def get_feed(request: web.Request) -> web.Response:
     stores = request.app[STORES]
     cursor = entry_of(*before) if before else None
     want = query.limit + 1
+    count = want + SLACK
     # The cached page is read in the token's round trip: a warm page is one Redis round trip.
     principal, answers = await authenticate_pipelined(request, lambda user_id, pipe: (
-        queue_feed_read(pipe, stores.cache, user_id, cursor, want + SLACK)))
-    cached = None if answers is None else feed_slice_of(stores.cache, answers, cursor,
-                                                         want + SLACK)
+        queue_feed_read(pipe, stores.cache, user_id, cursor, count)))
+    cached = None if answers is None else feed_slice_of(stores.cache, answers, cursor, count)
     rows = await load_feed(stores, principal.user_id, before, want,
                            request.app[SETTINGS].feed_fanout_max_followers, cached)
     return json_answer(hydrated_post_page(rows, query.limit))
