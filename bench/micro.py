@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import timeit
 from collections.abc import Callable
+from datetime import UTC, datetime
 
+from service.api.answers import public_profile
 from service.api.job_schemas import JobCreate, JobsQuery
+from service.api.schemas import OwnUser
 from service.validation import decode_body, decode_query
 from tasks.email import Envelope
 from tasks.mail_render import outbox_message_id, render_email
@@ -19,10 +22,18 @@ from tasks.mail_render import outbox_message_id, render_email
 JOB_BODY = (b'{"title": "Senior engineer", "description": "Build the platform.", '
             b'"location": "Nassau", "category": "engineering", "employment_type": "full_time", '
             b'"remote": true, "salary_min": 50000, "salary_max": 90000}')
+EMPLOYER = OwnUser(id=7, first_name="Ada", last_name="Lovelace", role="employer",
+                   headline="Hiring engineers", bio="We build engines.", location="London",
+                   skills=["python", "postgres"], available_for_hire=False, followers_count=3,
+                   following_count=1, followed_by_me=False,
+                   created_at=datetime(2026, 1, 2, tzinfo=UTC), email="ada@example.com",
+                   email_verified=True)
 STEPS: dict[str, Callable[[], object]] = {
     "decode_query(JobsQuery), 3 parameters": lambda: decode_query(
         {"category": "engineering", "location": "Nassau", "limit": "20"}, JobsQuery),
     "decode_body(JobCreate), 8 fields": lambda: decode_body(JOB_BODY, JobCreate),
+    "a cached jobs page's 20 employer profiles": lambda: [
+        public_profile(EMPLOYER, n % 2 == 0) for n in range(20)],
     "an application email rendered and turned into wire bytes": lambda: Envelope.of(
         render_email("application_received",
                      {"first_name": "Ada", "applicant_name": "Grace Hopper",

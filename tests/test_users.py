@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from aiohttp.test_utils import TestClient
 
+from service.api.answers import public_profile
+from service.api.schemas import OwnUser, PublicProfile
 from sql.db import Database
 from tests.conftest import API, Account, register
 
@@ -56,6 +60,22 @@ async def test_public_profile_hides_the_email(client: TestClient[Any, Any], user
     body = await response.json()
     assert set(body) == PUBLIC_FIELDS
     assert body["role"] == "employer" and body["followed_by_me"] is False
+
+
+def test_a_public_profile_is_an_own_accounts_public_fields():
+    """``public_profile`` (the employers of a cached jobs page) takes an account's fields by
+    position: an account must begin with a profile's fields, and no email comes along."""
+    user = OwnUser(id=7, first_name="Ada", last_name="Lovelace", role="employer",
+                   headline="Hiring", bio="Engines", location="London", skills=["maths"],
+                   available_for_hire=False, followers_count=3, following_count=1,
+                   followed_by_me=False, created_at=datetime(2026, 1, 2, tzinfo=UTC),
+                   email="ada@example.com", email_verified=True)
+    for followed in (True, False):
+        profile = public_profile(user, followed)
+        assert type(profile) is PublicProfile
+        assert msgspec.structs.asdict(profile) == {
+            name: getattr(user, name) for name in PublicProfile.__struct_fields__
+        } | {"followed_by_me": followed}
 
 
 async def test_unknown_or_malformed_user_id_is_404(client: TestClient[Any, Any], user: Account):
