@@ -61,21 +61,23 @@ async def get_feed(request: web.Request) -> web.Response:
     # The cached page is read in the token's round trip: a warm page is one Redis round trip.
     principal, answers = await authenticate_pipelined(request, lambda user_id, pipe: (
         queue_feed_read(pipe, stores.cache, user_id, cursor, count)))
-    cached = None if answers is None else feed_slice_of(stores.cache, answers, cursor, count)
+    cached: FeedSlice | None
+    if answers is not None:
+        cached = feed_slice_of(stores.cache, answers, cursor, count)
+    else:  # not read with the token (its user hint was not the caller's), or Redis is down
+        cached = await read_feed(stores.cache, principal.user_id, cursor, count)
     rows = await load_feed(stores, principal.user_id, before, want,
                            request.app[SETTINGS].feed_fanout_max_followers, cached)
     return json_answer(hydrated_post_page(rows, query.limit))
 
 
 async def load_feed(stores: Stores, viewer_id: int, before: tuple[datetime, int] | None,
-                    want: int, max_followers: int, cached: FeedSlice | None = None
+                    want: int, max_followers: int, cached: FeedSlice | None
                     ) -> list[Row]:
-    """Up to ``want`` post rows of the feed older than ``before``, newest first; ``cached``
-    is the feed's slice when the caller read it already."""
+    """Up to ``want`` post rows of the feed older than ``before``, newest first, from the
+    feed's ``cached`` slice (None when Redis is unavailable)."""
     cursor = entry_of(*before) if before else None
     if cached is None:
-        cached = await read_feed(stores.cache, viewer_id, cursor, want + SLACK)
-    if cached is None:  # Redis unavailable
         return await feeds.feed_page(stores.db, viewer_id, before=before, limit=want)
     if cached.missing:
         cached = await _rebuild(stores, viewer_id, cached.generation, cursor, want + SLACK)
