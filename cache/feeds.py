@@ -23,7 +23,6 @@ rebuilt from PostgreSQL, replacing the old set. Fan-outs are also retried throug
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,7 +32,7 @@ import redis.asyncio as redis
 
 from cache.client import Cache, CacheUnavailable, is_cluster, pipeline
 from cache.epoch import split_version, version_of
-from cache.keys import FEED_TTL_SECONDS
+from cache.keys import FEED_TTL_SECONDS, spread
 
 FEED_SIZE = 800  # entries per feed, COMPLETE included
 COMPLETE = "0" * 19  # no post has id 0
@@ -179,7 +178,7 @@ async def fill_feed(cache: Cache, user_id: int, version: str, entries: Sequence[
                     complete: bool) -> None:
     """Store a rebuild, unless the feed changed (or was filled) since ``version`` was read."""
     key = cache.keys.feed(user_id)
-    ttl = int(FEED_TTL_SECONDS * random.uniform(0.9, 1.1))
+    ttl = spread(FEED_TTL_SECONDS, 0.9, 1.1)
     epoch, generation = split_version(version)
     args: list[str | int] = [generation, epoch, ttl, "1" if complete else "0", COMPLETE,
                              *_pairs(entries)]

@@ -13,6 +13,7 @@ braces would put every key in one slot: correct, but one node would hold everyth
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 # Also bounds how long a revocation can be missed by a process killed while it still owed a
@@ -30,6 +31,14 @@ FEED_TTL_SECONDS = 3600
 OWN_USER_TTL_SECONDS = 300
 # A user's open live streams (cache/live.py); renewed while any of them stays open.
 LIVE_STREAMS_TTL_SECONDS = 3600
+
+
+def spread(ttl_seconds: int, low: float = 0.8, high: float = 1.0) -> int:
+    """``ttl_seconds`` times a random factor in [low, high]. Entries filled together (every
+    active user's token after a restart, a benchmark's warm-up) would otherwise expire
+    together, and go back to PostgreSQL together, once per TTL: a wave of lookups that
+    stalled every request behind it. Shorter only by default, so a TTL stays a bound."""
+    return max(1, round(ttl_seconds * random.uniform(low, high)))
 
 
 @dataclass(frozen=True)

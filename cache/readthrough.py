@@ -25,7 +25,7 @@ import redis.asyncio as redis
 
 from cache.client import Cache
 from cache.epoch import SEPARATOR, split_version
-from cache.keys import VersionedKey
+from cache.keys import VersionedKey, spread
 from cache.versioned import FILL_IF_CURRENT, Cached, read_versioned, stored
 
 _encoder = msgspec.json.Encoder()
@@ -95,7 +95,7 @@ async def _fill(cache: Cache, values: Sequence[CachedValue], cached: Sequence[Ca
             payload = stored(entry.version,
                              _shape_prefix(value.type) + _encoder.encode(data).decode())
             pipe.eval(FILL_IF_CURRENT, 2, value.key.value, value.key.generation,
-                      split_version(entry.version)[1], payload, value.ttl)
+                      split_version(entry.version)[1], payload, spread(value.ttl))
         await pipe.execute()
 
     await cache.run_or(fill, None)

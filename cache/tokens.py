@@ -19,7 +19,7 @@ import redis.asyncio as redis
 
 from cache.client import Cache, CacheUnavailable, get_many, is_cluster, pipeline
 from cache.epoch import stamp, unstamp
-from cache.keys import TOKEN_TTL_SECONDS, VersionedKey
+from cache.keys import TOKEN_TTL_SECONDS, VersionedKey, spread
 from cache.live import publish_revoked
 from cache.versioned import Cached, cached_entries, value_and_generation_names
 
@@ -109,7 +109,7 @@ async def fill_cached_token(cache: Cache, token_hash_hex: str, epoch: str,
     key = cache.keys.token(token_hash_hex)
     value = stamp(epoch, json.dumps(principal))
     await cache.run_or(
-        lambda client: client.eval(FILL_TOKEN, 1, key, epoch, value, TOKEN_TTL_SECONDS,
+        lambda client: client.eval(FILL_TOKEN, 1, key, epoch, value, spread(TOKEN_TTL_SECONDS),
                                    REVOKED),
         None,
     )

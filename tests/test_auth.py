@@ -6,8 +6,11 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from cache.keys import TOKEN_TTL_SECONDS
+from service.appkeys import STORES
 from service.config import RateLimit
 from service.passwords import needs_rehash
+from service.tokens import hash_token
 from sql.db import Database
 from tests.conftest import API, PASSWORD, Account, ClientFactory, register
 from tests.helpers import password_hash_of, store_weak_password_hash
@@ -124,6 +127,22 @@ async def test_logout_in_one_process_revokes_in_another(make_client: ClientFacto
     assert (await second.get(f"{API}/me", headers=user.headers)).status == 200
     assert (await first.post(f"{API}/auth/logout", headers=user.headers)).status == 204
     assert (await second.get(f"{API}/me", headers=user.headers)).status == 401
+
+
+async def test_cached_tokens_filled_together_do_not_expire_together(
+        client: TestClient[Any, Any], user: Account):
+    """Otherwise every token filled after a restart goes back to PostgreSQL in the same
+    second, once a minute."""
+    cache = client.server.app[STORES].cache
+    key = cache.keys.token(hash_token(user.token).hex())
+    lifetimes = set()
+    for _ in range(8):
+        await cache.redis.delete(key)
+        response = await client.get(f"{API}/me", headers=user.headers)
+        assert response.status == 200
+        lifetimes.add(await cache.redis.ttl(key))
+    assert len(lifetimes) > 1
+    assert all(0.8 * TOKEN_TTL_SECONDS - 1 <= ttl <= TOKEN_TTL_SECONDS for ttl in lifetimes)
 
 
 async def test_missing_or_malformed_token_is_401(client: TestClient[Any, Any]):
