@@ -26,7 +26,7 @@ from aiohttp import web
 
 from cache.client import Cache
 from cache.live import Subscription, publish_backlog, renew_stream_slots
-from service.api.answers import notification_answer
+from service.api.answers import stored_notification_answer
 from service.api.social_schemas import Message
 from service.appkeys import SETTINGS, STORES
 from service.responses import from_row
@@ -103,7 +103,7 @@ def render(row: Mapping[str, Any]) -> bytes:
     """One stored event as SSE lines; its data exactly as the API lists it elsewhere."""
     kind, data = row["kind"], row["data"]
     if kind == "notification":
-        value: Any = notification_answer(data)
+        value: Any = stored_notification_answer(data)
     elif kind == "message":
         value = from_row(data, Message)
     else:

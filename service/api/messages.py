@@ -7,7 +7,6 @@ a 404, decided by the SQL (sql/messages.py), never after fetching.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from aiohttp import web
 
@@ -18,7 +17,7 @@ from service.appkeys import SETTINGS, STORES
 from service.authn import authenticate
 from service.errors import Forbidden, NotFound, ValidationFailed
 from service.paging import split_page
-from service.responses import from_row, json_answer, no_content, read_body
+from service.responses import from_prefixed, from_row, json_answer, no_content, read_body
 from service.validation import decode_cursor, decode_query, path_id
 from sql import messages, users
 from sql.db import Database, Row
@@ -73,9 +72,7 @@ async def _conversations(db: Database, rows: list[Row], viewer_id: int) -> list[
 def _last_message(row: Row) -> Message | None:
     if row["last_id"] is None:
         return None
-    last: dict[str, Any] = {key.removeprefix("last_"): value for key, value in row.items()
-                            if key.startswith("last_")}
-    return from_row(last, Message)
+    return from_prefixed(row, Message, "last_")
 
 
 async def list_messages(request: web.Request) -> web.Response:
