@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sql.db import Cursor, Database, Prepared, Row
+from sql.users import prefixed_profile_columns
 
 MESSAGE_COLUMNS = "m.id, m.conversation_id, m.sender_id, m.receiver_id, m.body, m.is_read, " \
                   "m.created_at"
@@ -70,17 +71,27 @@ async def get_or_create_conversation(db: Database, user_id: int, other_id: int) 
     return Opened(blocked=False, conversation_id=int(existing), created=False)
 
 
-# The columns of one conversation in a list: the other user's id (hydrated with the profile
-# by sql.users.get_profiles), the newest message, and the caller's unread count in it, which
-# the partial index on unread messages answers index-only.
-CONVERSATION_COLUMNS = """
-    c.id, c.updated_at, c.other_id,
+# The columns of one conversation in a list: the other user's profile (``other_`` columns,
+# from OTHER_USER: primary-key lookups per row, never the caller's whole follow list),
+# the newest message (``last_``), and the caller's unread count in it, which the partial index
+# on unread messages answers index-only.
+CONVERSATION_COLUMNS = f"""
+    c.id, c.updated_at, {prefixed_profile_columns("other_", "o")},
+    fo.yes IS NOT NULL AS other_followed_by_me,
     m.id AS last_id, m.conversation_id AS last_conversation_id, m.sender_id AS last_sender_id,
     m.receiver_id AS last_receiver_id, m.body AS last_body, m.is_read AS last_is_read,
     m.created_at AS last_created_at,
     (SELECT count(*) FROM messages u
      WHERE u.receiver_id = %(user_id)s AND u.conversation_id = c.id AND NOT u.is_read)
         AS unread_count
+"""
+OTHER_USER = """
+    JOIN users o ON o.id = c.other_id
+    LEFT JOIN LATERAL (
+        SELECT true AS yes FROM follows f
+        WHERE f.follower_id = %(user_id)s AND f.followed_id = o.id
+        LIMIT 1
+    ) AS fo ON true
 """
 KEYSET = """
     (%(before_updated_at)s::timestamptz IS NULL
@@ -104,6 +115,7 @@ LIST_CONVERSATIONS = f"""
            WHERE user_high_id = %(user_id)s AND {KEYSET}
            ORDER BY updated_at DESC, id DESC
            LIMIT %(limit)s)) AS c
+    {OTHER_USER}
     LEFT JOIN messages m ON m.id = c.last_message_id
     ORDER BY c.updated_at DESC, c.id DESC
     LIMIT %(limit)s
@@ -126,6 +138,7 @@ GET_CONVERSATION = f"""
                      AS other_id
           FROM conversations
           WHERE id = %(conversation_id)s AND %(user_id)s IN (user_low_id, user_high_id)) AS c
+    {OTHER_USER}
     LEFT JOIN messages m ON m.id = c.last_message_id
 """
 

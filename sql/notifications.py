@@ -11,6 +11,7 @@ from psycopg2.extras import Json
 
 from sql.db import Cursor, Database, Prepared, Row
 from sql.social import BLOCKED_PAIR
+from sql.users import prefixed_profile_columns
 
 NOTIFICATION_TYPES = ("follow", "post_like", "post_comment", "application_received",
                       "application_status", "job_closed", "message")
@@ -145,13 +146,8 @@ async def get_delivery_context(db: Database, user_id: int, notification_id: int 
         "user_id": user_id, "notification_id": notification_id, "message_id": message_id})
 
 
-ACTOR_COLUMNS = """
-    a.id AS actor_id, a.first_name AS actor_first_name, a.last_name AS actor_last_name,
-    a.role AS actor_role, a.headline AS actor_headline, a.bio AS actor_bio,
-    a.location AS actor_location, a.skills AS actor_skills,
-    a.available_for_hire AS actor_available_for_hire,
-    a.followers_count AS actor_followers_count, a.following_count AS actor_following_count,
-    a.created_at AS actor_created_at,
+ACTOR_COLUMNS = f"""
+    {prefixed_profile_columns("actor_", "a")},
     EXISTS (SELECT 1 FROM follows f
             WHERE f.follower_id = %(user_id)s AND f.followed_id = a.id) AS actor_followed_by_me
 """

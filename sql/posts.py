@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sql.db import Cursor, Database, ForeignKeyViolation, Prepared, Row
 from sql.social import BLOCKED_PAIR
-from sql.users import PROFILE_COLUMNS
+from sql.users import PROFILE_COLUMNS, prefixed_profile_columns
 
 Before = tuple[datetime, int] | None
 
@@ -40,8 +40,7 @@ BEFORE = """
 
 # The author's public profile, prefixed, beside each post row; ``author_followed_by_me`` comes
 # from the primary-key lookup in FOLLOWED_AUTHOR.
-AUTHOR_COLUMNS = ", ".join(f"{column} AS author_{column.removeprefix('u.')}"
-                           for column in (part.strip() for part in PROFILE_COLUMNS.split(",")))
+AUTHOR_COLUMNS = prefixed_profile_columns("author_", "u")
 # A LATERAL with LIMIT is never flattened into a join, so it stays a primary-key lookup per
 # row (a plain join would read the viewer's whole follow list).
 FOLLOWED_AUTHOR = """

@@ -13,6 +13,13 @@ PROFILE_COLUMNS = """
 """
 OWN_COLUMNS = PROFILE_COLUMNS + ", u.email, u.email_verified"
 
+
+def prefixed_profile_columns(prefix: str, table: str) -> str:
+    """``table``'s PROFILE_COLUMNS named ``prefix`` + column: a joined user's profile beside
+    another row's columns (service.responses.from_prefixed reads it back)."""
+    names = (column.strip().removeprefix("u.") for column in PROFILE_COLUMNS.split(","))
+    return ", ".join(f"{table}.{name} AS {prefix}{name}" for name in names)
+
 # Columns a user may change on their own profile (PATCH /me); the only names ever
 # formatted into SQL, so the statement is built from this fixed list alone.
 EDITABLE_COLUMNS = ("first_name", "last_name", "headline", "bio", "location", "skills",

@@ -19,8 +19,8 @@ from service.errors import Forbidden, NotFound, ValidationFailed
 from service.paging import split_page
 from service.responses import from_prefixed, from_row, json_answer, no_content, read_body
 from service.validation import decode_cursor, decode_query, path_id
-from sql import messages, users
-from sql.db import Database, Row
+from sql import messages
+from sql.db import Row
 from tasks.notify import NewNotification, notify_txn
 from tasks.work import unit_of_work
 
@@ -43,8 +43,7 @@ async def create_conversation(request: web.Request) -> web.Response:
     row = await messages.get_conversation(db, opened.conversation_id, principal.user_id)
     if row is None:  # the other user's account was erased meanwhile
         raise NotFound()
-    [conversation] = await _conversations(db, [row], principal.user_id)
-    return json_answer(conversation, 201 if opened.created else 200)
+    return json_answer(_conversation(row), 201 if opened.created else 200)
 
 
 async def list_conversations(request: web.Request) -> web.Response:
@@ -55,18 +54,15 @@ async def list_conversations(request: web.Request) -> web.Response:
     rows = await messages.list_conversations(db, principal.user_id, before=before,
                                              limit=query.limit + 1)
     page, next_cursor = split_page(rows, query.limit, lambda row: (row["updated_at"], row["id"]))
-    items = await _conversations(db, page, principal.user_id)
+    items = [_conversation(row) for row in page]
     return json_answer(Page(items=items, next_cursor=next_cursor))
 
 
-async def _conversations(db: Database, rows: list[Row], viewer_id: int) -> list[Conversation]:
-    """Conversation rows with their other users' profiles, fetched in one query."""
-    profiles = await users.get_profiles(db, {row["other_id"] for row in rows}, viewer_id)
-    return [Conversation(id=row["id"],
-                         other_user=from_row(profiles[row["other_id"]], PublicProfile),
-                         last_message=_last_message(row), unread_count=row["unread_count"],
-                         updated_at=row["updated_at"])
-            for row in rows if row["other_id"] in profiles]
+def _conversation(row: Row) -> Conversation:
+    """A row of sql/messages.py's CONVERSATION_COLUMNS, the other user's profile included."""
+    return Conversation(id=row["id"], other_user=from_prefixed(row, PublicProfile, "other_"),
+                        last_message=_last_message(row), unread_count=row["unread_count"],
+                        updated_at=row["updated_at"])
 
 
 def _last_message(row: Row) -> Message | None:
