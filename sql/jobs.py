@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sql.db import Cursor, Database, Prepared, Row
-from sql.users import PROFILE_COLUMNS
+from sql.users import PROFILE_COLUMNS, prefixed_profile_columns
 
 # An expired job reads as closed in every query: no cron job has to close it.
 JOB_COLUMNS = """
@@ -150,22 +150,58 @@ def search_jobs_query(filters: Mapping[str, Any], status: str, *, after: bool) -
     """
 
 
+EMPLOYER_COLUMNS = prefixed_profile_columns("employer_", "u", with_id=False)
+
+
+def seen_by_viewer(page: str) -> str:
+    """A page of jobs as one viewer sees it: each row with its employer's profile
+    (``employer_`` columns), whether the viewer follows the employer and saved the job, by
+    primary-key lookups per row of the page, never the viewer's whole follow or saved list.
+    Read where the page is (a replica may answer): the caller's own fresh saves and follows
+    are still seen, as a caller who wrote in the last seconds reads the primary
+    (service/freshness.py)."""
+    return f"""
+    SELECT page.*, {EMPLOYER_COLUMNS},
+           followed.yes IS NOT NULL AS employer_followed_by_me,
+           saved.yes IS NOT NULL AS saved_by_me
+    FROM ({page}) AS page
+    JOIN users u ON u.id = page.employer_id
+    LEFT JOIN LATERAL (
+        SELECT true AS yes FROM follows f
+        WHERE f.follower_id = %(viewer_id)s AND f.followed_id = page.employer_id
+        LIMIT 1
+    ) AS followed ON true
+    LEFT JOIN LATERAL (
+        SELECT true AS yes FROM saved_jobs s
+        WHERE s.user_id = %(viewer_id)s AND s.job_id = page.id
+        LIMIT 1
+    ) AS saved ON true
+    ORDER BY page.created_at DESC, page.id DESC
+"""
+
+
 async def list_jobs(db: Database, filters: Mapping[str, Any], *, status: str,
-                    after: tuple[datetime, int] | None, limit: int) -> list[Row]:
-    """Newest first, searches included (API.md); never more than two bounded queries.
+                    after: tuple[datetime, int] | None, limit: int,
+                    viewer_id: int | None = None) -> list[Row]:
+    """Newest first, searches included (API.md); never more than two bounded queries. With
+    ``viewer_id``, each row is as that viewer sees it (``seen_by_viewer``), in the same query.
 
     A search is not ordered by ts_rank: ranking needs every match, so a common word would
     cost what its tens of thousands of matches cost. Newest first, a common word fills the
     page from the newest jobs; a rare one, from its few matches in the full-text index.
     """
-    params: dict[str, Any] = {**filters, "limit": limit}
+    params: dict[str, Any] = {**filters, "limit": limit, "viewer_id": viewer_id}
     if after is not None:
         params["after_created_at"], params["after_id"] = after
-    query = list_jobs_query(filters, status, after=after is not None)
+
+    def seen(page: str) -> str:
+        return page if viewer_id is None else seen_by_viewer(page)
+
+    query = seen(list_jobs_query(filters, status, after=after is not None))
     rows = await db.fetch_all(query, params, stale_ok=True)
     if filters.get("q") is None or len(rows) == limit:
         return rows
-    query = search_jobs_query(filters, status, after=after is not None)
+    query = seen(search_jobs_query(filters, status, after=after is not None))
     return await db.fetch_all(query, params, stale_ok=True)
 
 

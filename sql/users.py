@@ -14,11 +14,13 @@ PROFILE_COLUMNS = """
 OWN_COLUMNS = PROFILE_COLUMNS + ", u.email, u.email_verified"
 
 
-def prefixed_profile_columns(prefix: str, table: str) -> str:
+def prefixed_profile_columns(prefix: str, table: str, *, with_id: bool = True) -> str:
     """``table``'s PROFILE_COLUMNS named ``prefix`` + column: a joined user's profile beside
-    another row's columns (service.responses.from_prefixed reads it back)."""
+    another row's columns (service.responses.from_prefixed reads it back). ``with_id=False``
+    for a row that names the user's id already (a job's ``employer_id``)."""
     names = (column.strip().removeprefix("u.") for column in PROFILE_COLUMNS.split(","))
-    return ", ".join(f"{table}.{name} AS {prefix}{name}" for name in names)
+    return ", ".join(f"{table}.{name} AS {prefix}{name}" for name in names
+                     if with_id or name != "id")
 
 # Columns a user may change on their own profile (PATCH /me); the only names ever
 # formatted into SQL, so the statement is built from this fixed list alone.

@@ -11,8 +11,9 @@ from aiohttp.test_utils import TestClient
 
 from sql.db import Database
 from tasks import base64url
-from tests.conftest import API, Account, register
-from tests.helpers import JOB, post_job
+from tests.conftest import API, Account, ClientFactory, register
+from tests.helpers import JOB, follow, post_job
+from tests.statement_counter import StatementCounter
 
 
 async def ids(client: TestClient[Any, Any], user: Account, **params: str) -> list[int]:
@@ -290,3 +291,38 @@ async def test_a_new_job_is_a_post_in_followers_feeds_until_deleted(
         == 204
     assert await feed() == []
     assert (await client.get(f"{API}/posts/{post['id']}", headers=user.headers)).status == 404
+
+
+async def test_a_filtered_page_is_one_statement_with_the_callers_flags(
+        client: TestClient[Any, Any], employer: Account, user: Account, db: Database,
+        make_client: ClientFactory, statement_counter: StatementCounter):
+    """Each job of a listed or searched page carries its employer as the caller sees them and
+    the caller's saved flag, in the page's own query, whatever the page's size."""
+    other = await register(client, role="employer")
+    for n in range(30):
+        await post_job(client, employer if n % 2 else other, title=f"Welder {n}",
+                       category="metal")
+    listed = await ids(client, user, category="metal", limit="30")
+    await client.post(f"{API}/jobs/{listed[3]}/save", headers=user.headers)
+    await follow(client, user, employer.id)
+    measured = await make_client(database_url=await statement_counter.start(),
+                                 delivery_sweep_seconds=3600)
+
+    async def page(**params: str) -> list[dict[str, Any]]:
+        response = await measured.get(f"{API}/jobs", params=params, headers=user.headers)
+        assert response.status == 200, await response.text()
+        return (await response.json())["items"]  # type: ignore[no-any-return]
+
+    try:
+        await page(category="metal", limit="1")  # warm: the token is cached
+        for params in ({"category": "metal", "limit": "2"}, {"category": "metal", "limit": "25"},
+                       {"q": "welder", "limit": "25"}):
+            statement_counter.queries.clear()
+            items = await page(**params)
+            assert len([q for q in statement_counter.queries if "outbox" not in q]) == 1
+            assert len(items) == int(params["limit"])
+        for item in await page(category="metal", limit="30"):
+            assert item["saved_by_me"] is (item["id"] == listed[3])
+            assert item["employer"]["followed_by_me"] is (item["employer"]["id"] == employer.id)
+    finally:
+        await measured.close()  # before the proxy under it stops

@@ -2,7 +2,8 @@
 
 The data is built once per test session in a database of its own: 100,000 jobs from 2,000
 employers over 50 categories and 200 locations, a tenth closed, a tenth expired, with
-100,000 applications and 100,000 saved jobs from 5,000 job seekers.
+100,000 applications, 100,000 saved jobs and 100,000 follows of employers from 5,000 job
+seekers.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from sql import applications, jobs, users
-from tests.explain import analyzed_plan, scans, seeded_database, walk
+from tests.explain import analyzed_plan, plan_nodes, scans, seeded_database, walk
 
 SEED = """
     INSERT INTO users (email, password_hash, first_name, last_name, role)
@@ -46,6 +47,11 @@ SEED = """
 
     INSERT INTO saved_jobs (user_id, job_id, created_at)
     SELECT 2001 + g % 5000, 1 + (g * 7) % 100000, now() - (g || ' seconds')::interval
+    FROM generate_series(1, 100000) g
+    ON CONFLICT DO NOTHING;
+
+    INSERT INTO follows (follower_id, followed_id)
+    SELECT 2001 + g % 5000, 1 + (g * 13) % 2000
     FROM generate_series(1, 100000) g
     ON CONFLICT DO NOTHING;
 
@@ -149,6 +155,25 @@ def test_application_lists_use_their_index(jobs_seeded: str):
     for query in (applications.LIST_FOR_JOB, applications.LIST_FOR_APPLICANT):
         found = scans(jobs_seeded, query, params)
         assert found and all(node != "Seq Scan" for node, _ in found), (query, found)
+
+
+@pytest.mark.parametrize("filters", [{"category": "category-7"}, {"q": "rust"}])
+def test_a_page_as_its_viewer_sees_it_looks_up_each_row(jobs_seeded: str,
+                                                          filters: dict[str, Any]):
+    """A listed or searched page carries its employers and the viewer's flags: the follow
+    and the save are looked up by each row's employer and job, never by reading the viewer's
+    whole follow or saved list."""
+    for query in (jobs.list_jobs_query(filters, "open", after=False),
+                  jobs.search_jobs_query(filters, "open", after=False)):
+        nodes = plan_nodes(jobs_seeded, jobs.seen_by_viewer(query),
+                           list_params(**filters) | {"viewer_id": 2042})
+        for table, key in (("follows", "followed_id = j.employer_id"),
+                           ("saved_jobs", "job_id = j.id")):
+            found = [node.get("Index Cond", "") for node in nodes
+                     if node.get("Relation Name") == table]
+            assert found and all(key in condition for condition in found), (table, found)
+        assert ("Seq Scan", "users") not in [(node["Node Type"], node.get("Relation Name"))
+                                             for node in nodes]
 
 
 def test_saved_jobs_list_uses_its_index(jobs_seeded: str):

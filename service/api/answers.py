@@ -22,6 +22,10 @@ from service.responses import from_prefixed, from_row
 from sql import jobs, users
 from sql.db import Database, Row
 
+AUTHOR_PREFIX = "author_"  # a post's author's columns (sql.feeds)
+ACTOR_PREFIX = "actor_"  # a notification's actor's columns (sql.notifications)
+EMPLOYER_PREFIX = "employer_"  # a job's employer's columns (sql.jobs)
+
 
 async def job_answers(db: Database, rows: list[Row], viewer_id: int) -> list[Job]:
     """Job rows → answers: employers and the caller's saved flags in one query."""
@@ -34,6 +38,13 @@ async def job_row_answers(db: Database, job_rows: list[JobRow], viewer_id: int) 
         db, viewer_id, {row.employer_id for row in job_rows}, [row.id for row in job_rows])
     return [job_answer(row, from_row(profiles[row.employer_id], PublicProfile), row.id in saved)
             for row in job_rows if row.employer_id in profiles]
+
+
+def seen_job_answer(row: Row) -> Job:
+    """A job row that carries what its viewer sees of it (sql.jobs.seen_by_viewer): the
+    employer as ``employer_`` columns and ``saved_by_me``."""
+    return job_answer(from_row(row, JobRow), from_prefixed(row, PublicProfile, EMPLOYER_PREFIX),
+                      row["saved_by_me"])
 
 
 def job_answer(row: JobRow, employer: PublicProfile, saved_by_me: bool) -> Job:
@@ -56,10 +67,6 @@ def public_profile(user: OwnUser, followed_by_me: bool) -> PublicProfile:
     values = list(msgspec.structs.astuple(user)[:_PUBLIC_FIELDS])
     values[_FOLLOWED_BY_ME] = followed_by_me
     return PublicProfile(*values)
-
-
-AUTHOR_PREFIX = "author_"  # a post's author's columns (sql.feeds)
-ACTOR_PREFIX = "actor_"  # a notification's actor's columns (sql.notifications)
 
 
 async def hydrate_posts(db: Database, rows: list[Row], viewer_id: int) -> list[Post]:

@@ -9,7 +9,7 @@ import msgspec
 from aiohttp import web
 
 from cache.jobs import invalidate_job_flags
-from service.api.answers import job_answers, job_row_answers
+from service.api.answers import job_answers, job_row_answers, seen_job_answer
 from service.api.cached_jobs import PAGE_SIZE, first_page, read_job_row
 from service.api.job_schemas import JobCreate, JobsQuery, JobUpdate
 from service.api.posting import create_post_txn, remove_job_posts_txn
@@ -68,9 +68,9 @@ async def list_jobs(request: web.Request) -> web.Response:
     after = decode_cursor(query.cursor, datetime, int) if query.cursor else None
     db = request.app[STORES].db
     rows = await jobs.list_jobs(db, filters, status=query.status, after=after,
-                                limit=query.limit + 1)
+                                limit=query.limit + 1, viewer_id=principal.user_id)
     page, next_cursor = split_page(rows, query.limit, lambda row: (row["created_at"], row["id"]))
-    items = await job_answers(db, page, principal.user_id)
+    items = [seen_job_answer(row) for row in page]
     return json_answer(Page(items=items, next_cursor=next_cursor))
 
 
