@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sql.db import Cursor, Database, Prepared, Row
+from sql.social import FOLLOWS_LOOKUP
 from sql.users import PROFILE_COLUMNS, prefixed_profile_columns
 
 # An expired job reads as closed in every query: no cron job has to close it.
@@ -166,11 +167,8 @@ def seen_by_viewer(page: str) -> str:
            saved.yes IS NOT NULL AS saved_by_me
     FROM ({page}) AS page
     JOIN users u ON u.id = page.employer_id
-    LEFT JOIN LATERAL (
-        SELECT true AS yes FROM follows f
-        WHERE f.follower_id = %(viewer_id)s AND f.followed_id = page.employer_id
-        LIMIT 1
-    ) AS followed ON true
+    {FOLLOWS_LOOKUP.format(follower="%(viewer_id)s", followed="page.employer_id",
+                           alias="followed")}
     LEFT JOIN LATERAL (
         SELECT true AS yes FROM saved_jobs s
         WHERE s.user_id = %(viewer_id)s AND s.job_id = page.id

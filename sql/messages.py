@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sql.db import Cursor, Database, Prepared, Row
+from sql.social import FOLLOWS_LOOKUP
 from sql.users import prefixed_profile_columns
 
 MESSAGE_COLUMNS = "m.id, m.conversation_id, m.sender_id, m.receiver_id, m.body, m.is_read, " \
@@ -85,13 +86,9 @@ CONVERSATION_COLUMNS = f"""
      WHERE u.receiver_id = %(user_id)s AND u.conversation_id = c.id AND NOT u.is_read)
         AS unread_count
 """
-OTHER_USER = """
+OTHER_USER = f"""
     JOIN users o ON o.id = c.other_id
-    LEFT JOIN LATERAL (
-        SELECT true AS yes FROM follows f
-        WHERE f.follower_id = %(user_id)s AND f.followed_id = o.id
-        LIMIT 1
-    ) AS fo ON true
+    {FOLLOWS_LOOKUP.format(follower="%(user_id)s", followed="o.id", alias="fo")}
 """
 KEYSET = """
     (%(before_updated_at)s::timestamptz IS NULL

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sql.db import Cursor, Database, ForeignKeyViolation, Prepared, Row
-from sql.social import BLOCKED_PAIR
+from sql.social import BLOCKED_PAIR, FOLLOWS_LOOKUP
 from sql.users import PROFILE_COLUMNS, prefixed_profile_columns
 
 Before = tuple[datetime, int] | None
@@ -41,15 +41,9 @@ BEFORE = """
 # The author's public profile, prefixed, beside each post row; ``author_followed_by_me`` comes
 # from the primary-key lookup in FOLLOWED_AUTHOR.
 AUTHOR_COLUMNS = prefixed_profile_columns("author_", "u")
-# A LATERAL with LIMIT is never flattened into a join, so it stays a primary-key lookup per
-# row (a plain join would read the viewer's whole follow list).
-FOLLOWED_AUTHOR = """
+FOLLOWED_AUTHOR = f"""
     JOIN users u ON u.id = p.user_id
-    LEFT JOIN LATERAL (
-        SELECT true AS yes FROM follows f
-        WHERE f.follower_id = %(viewer_id)s AND f.followed_id = p.user_id
-        LIMIT 1
-    ) AS fa ON true
+    {FOLLOWS_LOOKUP.format(follower="%(viewer_id)s", followed="p.user_id", alias="fa")}
 """
 # A post as the viewer sees it, its author included (FROM posts p {FOLLOWED_AUTHOR}).
 HYDRATED_COLUMNS = f"""

@@ -37,6 +37,18 @@ BLOCKED_PAIR = """
 """
 SELECT_BLOCKED = f"SELECT {BLOCKED_PAIR.format(a='%(a)s', b='%(b)s')}"
 
+# Whether ``{follower}`` follows ``{followed}`` (SQL expressions), as ``{alias}.yes`` (NULL when
+# not), joined to each row of a page. A LATERAL with LIMIT is never flattened into a join, so
+# it stays one primary-key lookup per row; a plain join, or an EXISTS in the select list, may
+# be planned as a read of the follower's whole follow list into a hash.
+FOLLOWS_LOOKUP = """
+    LEFT JOIN LATERAL (
+        SELECT true AS yes FROM follows f
+        WHERE f.follower_id = {follower} AND f.followed_id = {followed}
+        LIMIT 1
+    ) AS {alias} ON true
+"""
+
 
 async def blocked_between_txn(cur: Cursor, a: int, b: int) -> bool:
     """Whether either user blocks the other (messages and comments check this too)."""
