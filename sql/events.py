@@ -13,7 +13,7 @@ from typing import Any
 
 from sql.db import Cursor, Database, Prepared, Row
 from sql.messages import MESSAGE_COLUMNS
-from sql.notifications import ACTOR_COLUMNS
+from sql.notifications import ACTOR, ACTOR_COLUMNS
 
 KINDS = ("notification", "message", "unread")
 # A replay or poll page; a stream pages on until it has caught up.
@@ -57,8 +57,8 @@ INSERT_EVENTS = f"""
                    SELECT to_jsonb(r) FROM (
                        SELECT n.id, n.notification_type AS type, n.related_id, n.data,
                               n.is_read, n.created_at,
-                              {ACTOR_COLUMNS.replace("%(user_id)s", "n.user_id")}
-                       FROM notifications n LEFT JOIN users a ON a.id = n.actor_id
+                              {ACTOR_COLUMNS}
+                       FROM notifications n {ACTOR.replace("%(user_id)s", "n.user_id")}
                        WHERE n.id = x.ref AND n.user_id = x.user_id) r)
                WHEN 'message' THEN (
                    SELECT to_jsonb(r) FROM (

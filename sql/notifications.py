@@ -10,7 +10,7 @@ from typing import Any
 from psycopg2.extras import Json
 
 from sql.db import Cursor, Database, Prepared, Row
-from sql.social import BLOCKED_PAIR
+from sql.social import BLOCKED_PAIR, FOLLOWS_LOOKUP
 from sql.users import prefixed_profile_columns
 
 NOTIFICATION_TYPES = ("follow", "post_like", "post_comment", "application_received",
@@ -146,10 +146,13 @@ async def get_delivery_context(db: Database, user_id: int, notification_id: int 
         "user_id": user_id, "notification_id": notification_id, "message_id": message_id})
 
 
+# A notification's actor (``FROM notifications n {ACTOR}``), as ``actor_`` columns.
+ACTOR = f"""
+    LEFT JOIN users a ON a.id = n.actor_id
+    {FOLLOWS_LOOKUP.format(follower="%(user_id)s", followed="a.id", alias="fa")}
+"""
 ACTOR_COLUMNS = f"""
-    {prefixed_profile_columns("actor_", "a")},
-    EXISTS (SELECT 1 FROM follows f
-            WHERE f.follower_id = %(user_id)s AND f.followed_id = a.id) AS actor_followed_by_me
+    {prefixed_profile_columns("actor_", "a")}, fa.yes IS NOT NULL AS actor_followed_by_me
 """
 
 # Newest first on (created_at, id). Each combination of filters is its own prepared
@@ -172,7 +175,7 @@ def list_notifications_query(filters: Collection[str]) -> Prepared:
         SELECT n.id, n.notification_type AS type, n.related_id, n.data, n.is_read, n.created_at,
                {ACTOR_COLUMNS}
         FROM notifications n
-        LEFT JOIN users a ON a.id = n.actor_id
+        {ACTOR}
         WHERE {where}
         ORDER BY n.created_at DESC, n.id DESC
         LIMIT %(limit)s

@@ -77,6 +77,10 @@ def test_each_notifications_page_reads_its_index_in_order(
     # ones of a type) a bitmap of a few rows is sorted: never more than a page.
     sorted_rows = [node["Plan Rows"] for node in nodes if node["Node Type"] == "Sort"]
     assert all(rows <= params["limit"] for rows in sorted_rows), sorted_rows
+    # Whether the user follows each actor: one lookup per row, never the user's whole list.
+    follows = [node.get("Index Cond", "") for node in nodes
+               if node.get("Relation Name") == "follows"]
+    assert follows and all("followed_id = a.id" in cond for cond in follows), follows
 
 
 @pytest.mark.parametrize("generic", [False, True], ids=["custom", "generic"])
