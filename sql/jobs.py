@@ -151,7 +151,8 @@ def search_jobs_query(filters: Mapping[str, Any], status: str, *, after: bool) -
     """
 
 
-EMPLOYER_COLUMNS = prefixed_profile_columns("employer_", "u", with_id=False)
+EMPLOYER_PREFIX = "employer_"
+EMPLOYER_COLUMNS = prefixed_profile_columns(EMPLOYER_PREFIX, "u", with_id=False)
 
 
 def seen_by_viewer(page: str) -> str:

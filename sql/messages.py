@@ -76,8 +76,9 @@ async def get_or_create_conversation(db: Database, user_id: int, other_id: int) 
 # from OTHER_USER: primary-key lookups per row, never the caller's whole follow list),
 # the newest message (``last_``), and the caller's unread count in it, which the partial index
 # on unread messages answers index-only.
+OTHER_PREFIX = "other_"
 CONVERSATION_COLUMNS = f"""
-    c.id, c.updated_at, {prefixed_profile_columns("other_", "o")},
+    c.id, c.updated_at, {prefixed_profile_columns(OTHER_PREFIX, "o")},
     fo.yes IS NOT NULL AS other_followed_by_me,
     m.id AS last_id, m.conversation_id AS last_conversation_id, m.sender_id AS last_sender_id,
     m.receiver_id AS last_receiver_id, m.body AS last_body, m.is_read AS last_is_read,

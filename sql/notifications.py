@@ -151,8 +151,9 @@ ACTOR = f"""
     LEFT JOIN users a ON a.id = n.actor_id
     {FOLLOWS_LOOKUP.format(follower="%(user_id)s", followed="a.id", alias="fa")}
 """
+ACTOR_PREFIX = "actor_"
 ACTOR_COLUMNS = f"""
-    {prefixed_profile_columns("actor_", "a")}, fa.yes IS NOT NULL AS actor_followed_by_me
+    {prefixed_profile_columns(ACTOR_PREFIX, "a")}, fa.yes IS NOT NULL AS actor_followed_by_me
 """
 
 # Newest first on (created_at, id). Each combination of filters is its own prepared

@@ -40,7 +40,8 @@ BEFORE = """
 
 # The author's public profile, prefixed, beside each post row; ``author_followed_by_me`` comes
 # from the primary-key lookup in FOLLOWED_AUTHOR.
-AUTHOR_COLUMNS = prefixed_profile_columns("author_", "u")
+AUTHOR_PREFIX = "author_"
+AUTHOR_COLUMNS = prefixed_profile_columns(AUTHOR_PREFIX, "u")
 FOLLOWED_AUTHOR = f"""
     JOIN users u ON u.id = p.user_id
     {FOLLOWS_LOOKUP.format(follower="%(viewer_id)s", followed="p.user_id", alias="fa")}

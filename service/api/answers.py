@@ -21,10 +21,9 @@ from service.paging import split_page
 from service.responses import from_prefixed, from_row
 from sql import jobs, users
 from sql.db import Database, Row
-
-AUTHOR_PREFIX = "author_"  # a post's author's columns (sql.feeds)
-ACTOR_PREFIX = "actor_"  # a notification's actor's columns (sql.notifications)
-EMPLOYER_PREFIX = "employer_"  # a job's employer's columns (sql.jobs)
+from sql.jobs import EMPLOYER_PREFIX
+from sql.notifications import ACTOR_PREFIX
+from sql.posts import AUTHOR_PREFIX
 
 
 async def job_answers(db: Database, rows: list[Row], viewer_id: int) -> list[Job]:

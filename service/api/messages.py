@@ -60,9 +60,9 @@ async def list_conversations(request: web.Request) -> web.Response:
 
 def _conversation(row: Row) -> Conversation:
     """A row of sql/messages.py's CONVERSATION_COLUMNS, the other user's profile included."""
-    return Conversation(id=row["id"], other_user=from_prefixed(row, PublicProfile, "other_"),
-                        last_message=_last_message(row), unread_count=row["unread_count"],
-                        updated_at=row["updated_at"])
+    other_user = from_prefixed(row, PublicProfile, messages.OTHER_PREFIX)
+    return Conversation(id=row["id"], other_user=other_user, last_message=_last_message(row),
+                        unread_count=row["unread_count"], updated_at=row["updated_at"])
 
 
 def _last_message(row: Row) -> Message | None:
